@@ -1,0 +1,61 @@
+import express, { Router } from 'express';
+import { NotFoundError } from '../errors.js';
+import { assemble } from '../memory/assemble.js';
+import { loadTurn } from '../memory/transcript.js';
+import { parseChatBody } from '../proxy/chat-body.js';
+import type { ProxyDeps } from '../proxy/deps.js';
+import { DEFAULT_TENANT, sessionKey, validateSessionId } from '../proxy/identify.js';
+import { adminGuard } from './guard.js';
+
+/** /mnemo/*: look into and manage sessions. */
+export function adminRoutes(deps: ProxyDeps, options: { bodyLimit: number | string }): Router {
+  const router = Router();
+  router.use(adminGuard(deps.config));
+
+  router.get('/sessions/:id', async (req, res) => {
+    const id = validateSessionId(req.params.id);
+    const key = sessionKey(DEFAULT_TENANT, id);
+    const meta = await deps.store.getMeta(key);
+    if (!meta) throw new NotFoundError(`No session ${id}.`, 'session_not_found');
+    const messages = await deps.store.readMessages(key, meta, 0, meta.count);
+    res.json({
+      object: 'mnemo.session',
+      id,
+      version: meta.version,
+      created_at: meta.createdAt,
+      updated_at: meta.updatedAt,
+      message_count: meta.count,
+      messages: messages.map((stored, index) => ({ index, id: stored.id, at: stored.at, tokens: stored.tokens, ...stored.message })),
+    });
+  });
+
+  router.delete('/sessions/:id', async (req, res) => {
+    const id = validateSessionId(req.params.id);
+    const deleted = await deps.store.delete(sessionKey(DEFAULT_TENANT, id));
+    if (!deleted) throw new NotFoundError(`No session ${id}.`, 'session_not_found');
+    res.json({ object: 'mnemo.session.deleted', id, deleted: true });
+  });
+
+  // The exact prompt a chat-completions call would send now; reads only, never calls the provider.
+  router.post('/sessions/:id/preview', express.raw({ type: () => true, limit: options.bodyLimit }), async (req, res) => {
+    const id = validateSessionId(req.params.id);
+    const body = parseChatBody(req.body as Buffer, req.headers['content-type']);
+    const state = await loadTurn(deps, sessionKey(DEFAULT_TENANT, id), body.messages, body.model);
+    const prompt = assemble(state, (message) => deps.tokenizer.countMessage(message, body.model));
+    res.json({
+      object: 'mnemo.preview',
+      session: id,
+      model: body.model,
+      memory: state.meta ? 'hit' : 'miss',
+      reconcile: state.reconciliation.mode,
+      messages: prompt.messages.map((entry) => entry.message),
+      breakdown: prompt.messages.map((entry) => ({ block: entry.block, role: entry.message.role, tokens: entry.tokens })),
+      tokens: { sent: prompt.sentTokens, baseline: prompt.baselineTokens },
+    });
+  });
+
+  router.use((req) => {
+    throw new NotFoundError(`Unknown route ${req.method} ${req.originalUrl}.`, 'unknown_route');
+  });
+  return router;
+}

@@ -1,0 +1,113 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+
+/** The OpenAI error body, so clients' existing error handling keeps working. */
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** Base of every error mnemo itself raises; the one error middleware maps it to HTTP. */
+export class MnemoError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly type: string,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  toBody(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export class BadRequestError extends MnemoError {
+  constructor(message: string, options: { param?: string; code?: string } = {}) {
+    super(message, 400, 'invalid_request_error', options.code ?? null, options.param ?? null);
+  }
+}
+
+export class UnauthorizedError extends MnemoError {
+  constructor(message = 'Missing or invalid admin token.') {
+    super(message, 401, 'authentication_error', 'invalid_admin_token');
+  }
+}
+
+export class NotFoundError extends MnemoError {
+  constructor(message: string, code = 'not_found') {
+    super(message, 404, 'invalid_request_error', code);
+  }
+}
+
+export class PayloadTooLargeError extends MnemoError {
+  constructor(limit: number) {
+    super(`Request body is larger than the configured limit of ${limit} bytes.`, 413, 'invalid_request_error', 'payload_too_large');
+  }
+}
+
+export class UnsupportedMediaTypeError extends MnemoError {
+  constructor(contentType: string | undefined) {
+    super(`Content-Type must be application/json, got ${contentType ?? 'none'}.`, 415, 'invalid_request_error', 'unsupported_media_type');
+  }
+}
+
+export class StoreUnavailableError extends MnemoError {
+  constructor(cause: unknown) {
+    super(`Session store unavailable: ${describe(cause)}`, 503, 'server_error', 'store_unavailable');
+    this.cause = cause;
+  }
+}
+
+export class UpstreamUnavailableError extends MnemoError {
+  constructor(cause: unknown) {
+    super(`Upstream provider unreachable: ${describe(cause)}`, 502, 'server_error', 'upstream_unavailable');
+    this.cause = cause;
+  }
+}
+
+export class UpstreamTimeoutError extends MnemoError {
+  constructor(timeoutMs: number) {
+    super(`Upstream provider did not answer within ${timeoutMs} ms.`, 504, 'server_error', 'upstream_timeout');
+  }
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+export function sendError(res: Response, error: MnemoError): void {
+  res.status(error.status).json(error.toBody());
+}
+
+/** The one place errors become HTTP responses. */
+export function errorMiddleware(logger: Logger): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    const mapped = toMnemoError(error);
+    if (mapped.status >= 500) logger.error({ err: error }, mapped.message);
+    if (res.headersSent) {
+      // A stream already started: the status line is gone, so end the response.
+      res.destroy();
+      return;
+    }
+    sendError(res, mapped);
+  };
+}
+
+/** Maps express/body-parser and unknown errors onto mnemo's classes. */
+export function toMnemoError(error: unknown): MnemoError {
+  if (error instanceof MnemoError) return error;
+  const candidate = error as { type?: string; status?: number; limit?: number; message?: string };
+  if (candidate?.type === 'entity.too.large') return new PayloadTooLargeError(candidate.limit ?? 0);
+  if (candidate?.type === 'entity.parse.failed') return new BadRequestError(`Malformed JSON body: ${candidate.message}`, { code: 'invalid_json' });
+  if (candidate?.type === 'encoding.unsupported' || candidate?.type === 'charset.unsupported') {
+    return new MnemoError(candidate.message ?? 'Unsupported encoding.', 415, 'invalid_request_error', 'unsupported_encoding');
+  }
+  if (candidate?.type === 'request.aborted') return new MnemoError('Client closed the request.', 400, 'invalid_request_error', 'request_aborted');
+  if (typeof candidate?.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
+    return new MnemoError(candidate.message ?? 'Bad request.', candidate.status, 'invalid_request_error');
+  }
+  return new MnemoError('Internal error in mnemo.', 500, 'server_error', 'internal_error');
+}

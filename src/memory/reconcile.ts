@@ -1,0 +1,89 @@
+import { toolGroupStart, type ChatMessage } from './messages.js';
+
+/** The part of stored history reconcile may look at; entries outside the loaded ranges are undefined. */
+export interface StoredView {
+  count: number;
+  at(index: number): { hash: string; role: string; tool_calls?: unknown } | undefined;
+}
+
+export type ReconcileMode = 'new' | 'stateless' | 'continuation' | 'overlap' | 'fork';
+
+export interface Reconciliation {
+  mode: ReconcileMode;
+  /** Stored messages that stay, from the start. */
+  keep: number;
+  /** Index into the client's messages from which they are new. */
+  from: number;
+}
+
+/**
+ * Matches what a client sent (non-system messages, with their hashes) against
+ * stored history. Rules, in order:
+ * 1. Nothing stored: everything is new.
+ * 2. The client's messages start at the stored start and include an assistant
+ *    reply (so it is resending history, not saying the same thing twice):
+ *    matched messages are kept, the client wins from the first difference
+ *    (edit, regenerate, fork).
+ * 3. The client's messages begin with the stored end (a sliding window, or a
+ *    tool result sent after the echoed tool call): the overlap is skipped.
+ * 4. The client sent history of its own (it contains an assistant message)
+ *    that matches neither: it diverges at 0 and replaces the transcript.
+ * 5. Otherwise the client is stateless and everything it sent is new.
+ * A fork point is moved back to the start of a tool-call group so an
+ * assistant tool_calls message and its results are never split.
+ */
+export function reconcile(stored: StoredView, incoming: ChatMessage[], hashes: string[]): Reconciliation {
+  const n = stored.count;
+  const k = incoming.length;
+  if (n === 0) return { mode: 'new', keep: 0, from: 0 };
+  const echoesHistory = incoming.some((message) => message.role === 'assistant');
+
+  const prefix = matchedPrefix(stored, hashes);
+  if (prefix > 0 && incoming.slice(0, prefix).some((message) => message.role === 'assistant')) {
+    if (prefix === n) return { mode: 'continuation', keep: n, from: n };
+    const keep = toolGroupStart(roles(stored, prefix), prefix);
+    return { mode: 'fork', keep, from: keep };
+  }
+
+  const overlap = suffixOverlap(stored, hashes);
+  if (overlap > 0) return { mode: 'overlap', keep: n, from: overlap };
+
+  if (echoesHistory && k > 1) return { mode: 'fork', keep: 0, from: 0 };
+  return { mode: 'stateless', keep: n, from: 0 };
+}
+
+/** Ranges of stored history reconcile needs for `incomingCount` client messages: head and tail. */
+export function rangesNeeded(storedCount: number, incomingCount: number): Array<[number, number]> {
+  const span = Math.min(storedCount, incomingCount);
+  return [
+    [0, span],
+    [storedCount - span, storedCount],
+  ];
+}
+
+function matchedPrefix(stored: StoredView, hashes: string[]): number {
+  const limit = Math.min(stored.count, hashes.length);
+  let index = 0;
+  while (index < limit && stored.at(index)?.hash === hashes[index]) index++;
+  return index;
+}
+
+/** Longest j < hashes.length such that the client's first j messages equal the stored last j. */
+function suffixOverlap(stored: StoredView, hashes: string[]): number {
+  const n = stored.count;
+  for (let j = Math.min(n, hashes.length - 1); j > 0; j--) {
+    let equal = true;
+    for (let offset = 0; offset < j && equal; offset++) equal = stored.at(n - j + offset)?.hash === hashes[offset];
+    if (equal) return j;
+  }
+  return 0;
+}
+
+function roles(stored: StoredView, upTo: number): Array<{ role: string; tool_calls?: unknown }> {
+  const out: Array<{ role: string; tool_calls?: unknown }> = [];
+  for (let index = 0; index <= upTo && index < stored.count; index++) {
+    const entry = stored.at(index);
+    out.push(entry ? { role: entry.role, tool_calls: entry.tool_calls } : { role: 'unknown' });
+  }
+  return out;
+}

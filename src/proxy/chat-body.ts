@@ -1,0 +1,46 @@
+import { BadRequestError, UnsupportedMediaTypeError } from '../errors.js';
+import { validateMessages, type ChatMessage } from '../memory/messages.js';
+
+/** The fields of a chat-completions body mnemo reads; everything else is forwarded as sent. */
+export interface ChatBody {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean } & Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export function parseChatBody(raw: Buffer, contentType: string | undefined): ChatBody {
+  if (contentType !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {
+    throw new UnsupportedMediaTypeError(contentType);
+  }
+  if (raw.length === 0) throw new BadRequestError('Request body is empty; expected a JSON chat-completions request.', { code: 'empty_body' });
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new BadRequestError(`Malformed JSON body: ${(error as Error).message}`, { code: 'invalid_json' });
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new BadRequestError('Request body must be a JSON object.', { code: 'invalid_body' });
+  }
+  const candidate = body as Partial<ChatBody>;
+  if (typeof candidate.model !== 'string' || candidate.model.length === 0) {
+    throw new BadRequestError("'model' is required and must be a string.", { param: 'model', code: 'invalid_model' });
+  }
+  validateMessages(candidate.messages);
+  if (candidate.stream !== undefined && typeof candidate.stream !== 'boolean') {
+    throw new BadRequestError("'stream' must be a boolean.", { param: 'stream', code: 'invalid_stream' });
+  }
+  return candidate as ChatBody;
+}
+
+/** The model named in a raw body, for routing requests mnemo otherwise leaves alone. */
+export function peekModel(raw: Buffer): string | undefined {
+  try {
+    const model = (JSON.parse(raw.toString('utf8')) as { model?: unknown })?.model;
+    return typeof model === 'string' ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}

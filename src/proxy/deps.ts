@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { SessionStore } from '../store/types.js';
+import type { Tokenizer } from '../tokenizer.js';
+import type { UpstreamClient } from '../upstream/client.js';
+
+/** Everything the request path touches outside itself; built once in main, injected in tests. */
+export interface ProxyDeps {
+  /** Read per request so a config reload applies to the next request. */
+  config: () => Config;
+  store: SessionStore;
+  tokenizer: Tokenizer;
+  upstream: UpstreamClient;
+  logger: Logger;
+  now: () => number;
+}
+
+/** Session header names in lookup order. */
+export function sessionHeaders(config: Config): string[] {
+  return [config.session.header, ...config.session.aliases].map((name) => name.toLowerCase());
+}

@@ -1,0 +1,38 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { RequestHandler } from 'express';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import { UpstreamUnavailableError } from '../errors.js';
+import { rewriteProxyPath } from '../upstream/headers.js';
+import type { Logger } from 'pino';
+
+/**
+ * Every provider route mnemo does not remember (models, embeddings, audio,
+ * files, responses…) streams through untouched. http-proxy drops hop-by-hop
+ * headers itself (RFC 9110 §7.6.1).
+ */
+export function passThrough(options: { upstreamUrl: string; timeoutMs: number; logger: Logger }): RequestHandler {
+  const target = new URL(options.upstreamUrl);
+  return createProxyMiddleware({
+    target: target.href,
+    changeOrigin: true,
+    proxyTimeout: options.timeoutMs,
+    pathRewrite: (path) => rewriteProxyPath(options.upstreamUrl, path),
+    on: {
+      proxyReq: (proxyRequest) => {
+        for (const name of proxyRequest.getHeaderNames()) if (name.startsWith('x-mnemo-')) proxyRequest.removeHeader(name);
+      },
+      error: (error, _req, res) => {
+        options.logger.warn({ err: error }, 'pass-through upstream error');
+        const body = JSON.stringify(new UpstreamUnavailableError(error).toBody());
+        if ('writeHead' in res) {
+          const response = res as ServerResponse;
+          if (!response.headersSent) response.writeHead(502, { 'content-type': 'application/json' });
+          response.end(body);
+        } else {
+          (res as Socket).destroy();
+        }
+      },
+    },
+  }) as unknown as RequestHandler;
+}

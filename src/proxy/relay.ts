@@ -1,0 +1,93 @@
+import type { Response } from 'express';
+import { errors as undiciErrors } from 'undici';
+import { MnemoError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
+import { forwardResponseHeaders } from '../upstream/headers.js';
+import type { UpstreamResponse } from '../upstream/client.js';
+import { captureJsonReply, StreamCapture, type CapturedReply } from './reply-capture.js';
+import { UsageChunkFilter } from './sse-usage-filter.js';
+
+/** Sends a provider response back unchanged (status, headers, body) — used for errors and bypass. */
+export async function relayUnchanged(upstream: UpstreamResponse, res: Response): Promise<void> {
+  res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
+  for await (const chunk of upstream.body) {
+    if (!res.write(chunk)) await drained(res);
+  }
+  res.end();
+}
+
+/**
+ * A non-streamed reply: buffered (it must be parsed), captured, and sent as the
+ * provider's exact bytes once `beforeEnd` (the commit) has run.
+ */
+export async function relayJson(
+  upstream: UpstreamResponse,
+  res: Response,
+  beforeEnd: (reply: CapturedReply | undefined) => Promise<void>,
+): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of upstream.body) chunks.push(chunk);
+  const body = Buffer.concat(chunks);
+  await beforeEnd(captureJsonReply(body));
+  res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
+  res.end(body);
+}
+
+/**
+ * A streamed reply: every read from the provider is written to the client at
+ * once (no buffering, no re-chunking) while a copy feeds the capture. When mnemo
+ * injected `include_usage`, events are forwarded whole so its usage chunk can
+ * be dropped. `beforeEnd` (the commit) runs before the response ends, so a
+ * client's next request always sees this turn.
+ */
+export async function relayStream(
+  upstream: UpstreamResponse,
+  res: Response,
+  options: { stripUsage: boolean },
+  beforeEnd: (reply: CapturedReply) => Promise<void>,
+): Promise<CapturedReply> {
+  const capture = new StreamCapture();
+  const filter = options.stripUsage ? new UsageChunkFilter() : undefined;
+  res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: true }));
+  res.flushHeaders();
+  for await (const chunk of upstream.body) {
+    capture.write(chunk);
+    const out = filter ? filter.write(chunk) : chunk;
+    if (out.length > 0 && !res.write(out)) await drained(res);
+  }
+  if (filter) {
+    const rest = filter.flush();
+    if (rest.length > 0) res.write(rest);
+  }
+  const reply = capture.result();
+  await beforeEnd(reply);
+  res.end();
+  return reply;
+}
+
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+    };
+    const onDrain = () => {
+      cleanup();
+      resolve();
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error('client closed the connection'));
+    };
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
+
+/** Maps a failure to reach the provider onto mnemo's errors (502/504). */
+export function upstreamFailure(error: unknown, timeoutMs: number): MnemoError {
+  if (error instanceof MnemoError) return error;
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+    return new UpstreamTimeoutError(timeoutMs);
+  }
+  return new UpstreamUnavailableError(error);
+}

@@ -1,0 +1,187 @@
+import type Keyv from 'keyv';
+import type { StoredMessage } from '../memory/messages.js';
+import { KeyLock } from './key-lock.js';
+import type { CommitResult, SessionMeta, SessionStore, TranscriptChange } from './types.js';
+
+/**
+ * The head record. The open (unsealed) end of the transcript lives inside it,
+ * so an ordinary turn is one read and one write; every `chunkSize` messages the
+ * tail is sealed into an immutable chunk record.
+ */
+interface HeadRecord {
+  v: number;
+  n: number;
+  sealed: number;
+  tail: StoredMessage[];
+  /** [firstChunk, generation] pairs: a fork rewrites chunks under a new generation, never in place. */
+  gens: Array<[number, number]>;
+  c: number;
+  u: number;
+}
+
+export interface ChunkedStoreOptions {
+  backend: string;
+  chunkSize?: number;
+  now?: () => number;
+  /** Called when a store call exceeds its deadline or fails, before the error propagates. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Transcript storage on any Keyv backend. Crash safety comes from ordering:
+ * chunks are written before the head that references them, and a fork writes
+ * new keys, so a crash between the two leaves the old head pointing at intact
+ * data. The only commit point is the head write.
+ */
+export class ChunkedKeyvStore implements SessionStore {
+  readonly backend: string;
+  private readonly chunkSize: number;
+  private readonly now: () => number;
+  private readonly lock = new KeyLock();
+  // The head a meta was read from, so a range read costs no second head read.
+  private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
+
+  constructor(
+    private readonly keyv: Keyv,
+    options: ChunkedStoreOptions,
+  ) {
+    this.backend = options.backend;
+    this.chunkSize = options.chunkSize ?? 32;
+    this.now = options.now ?? Date.now;
+  }
+
+  async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {
+    const head = await this.readHead(sessionKey);
+    if (!head) return undefined;
+    const meta = toMeta(head);
+    this.heads.set(meta, head);
+    return meta;
+  }
+
+  async readMessages(sessionKey: string, meta: SessionMeta, from: number, to: number): Promise<StoredMessage[]> {
+    const head = this.heads.get(meta) ?? (await this.readHead(sessionKey));
+    if (!head) return [];
+    return this.slice(sessionKey, head, Math.max(0, from), Math.min(to, head.n));
+  }
+
+  async commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult> {
+    return this.lock.run(sessionKey, async () => {
+      const head = await this.readHead(sessionKey);
+      if ((head?.v ?? 0) !== expectedVersion) return { ok: false, reason: 'conflict' } as const;
+      const time = this.now();
+      const current: HeadRecord = head ?? { v: 0, n: 0, sealed: 0, tail: [], gens: [], c: time, u: time };
+      const { next, garbage } = await this.apply(sessionKey, current, change);
+      next.v = current.v + 1;
+      next.u = time;
+      await this.keyv.set(headKey(sessionKey), next);
+      if (garbage.length > 0) await this.keyv.deleteMany(garbage);
+      const meta = toMeta(next);
+      this.heads.set(meta, next);
+      return { ok: true, meta } as const;
+    });
+  }
+
+  async delete(sessionKey: string): Promise<boolean> {
+    return this.lock.run(sessionKey, async () => {
+      const head = await this.readHead(sessionKey);
+      if (!head) return false;
+      await this.keyv.deleteMany([...this.chunkKeys(sessionKey, head, 0, head.sealed), headKey(sessionKey)]);
+      return true;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.keyv.get('mnemo:ping');
+  }
+
+  async close(): Promise<void> {
+    await this.keyv.disconnect();
+  }
+
+  private async apply(sessionKey: string, head: HeadRecord, change: TranscriptChange) {
+    const size = this.chunkSize;
+    const keep = Math.max(0, Math.min(change.keep, head.n));
+    const next: HeadRecord = { ...head, gens: [...head.gens], tail: [...head.tail] };
+    let garbage: string[] = [];
+    if (keep < head.sealed * size) {
+      // The client forked inside sealed history: reopen the chunk holding `keep`
+      // and give everything from it on a new generation.
+      const reopened = Math.floor(keep / size);
+      const partial = keep % size === 0 ? [] : await this.readChunk(sessionKey, head, reopened);
+      garbage = this.chunkKeys(sessionKey, head, reopened, head.sealed);
+      next.gens = head.gens.filter(([first]) => first < reopened);
+      next.gens.push([reopened, head.v + 1]);
+      next.sealed = reopened;
+      next.tail = partial.slice(0, keep % size);
+    } else {
+      next.tail = next.tail.slice(0, keep - head.sealed * size);
+    }
+    next.tail.push(...change.append);
+    const writes: Array<{ key: string; value: StoredMessage[] }> = [];
+    while (next.tail.length >= size) {
+      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: next.tail.slice(0, size) });
+      next.tail = next.tail.slice(size);
+      next.sealed++;
+    }
+    if (writes.length > 0) await this.keyv.setMany(writes);
+    next.n = next.sealed * size + next.tail.length;
+    return { next, garbage };
+  }
+
+  private async slice(sessionKey: string, head: HeadRecord, from: number, to: number): Promise<StoredMessage[]> {
+    if (from >= to) return [];
+    const size = this.chunkSize;
+    const sealedEnd = head.sealed * size;
+    const out: StoredMessage[] = [];
+    if (from < sealedEnd) {
+      const first = Math.floor(from / size);
+      const last = Math.floor((Math.min(to, sealedEnd) - 1) / size);
+      const keys = this.chunkKeys(sessionKey, head, first, last + 1);
+      const chunks = await this.keyv.getMany<StoredMessage[]>(keys);
+      chunks.forEach((chunk, offset) => {
+        if (!chunk) throw new Error(`session ${sessionKey}: chunk ${first + offset} is missing`);
+        out.push(...chunk);
+      });
+      const skip = from - first * size;
+      out.splice(0, skip);
+      out.length = Math.min(out.length, Math.min(to, sealedEnd) - from);
+    }
+    if (to > sealedEnd) out.push(...head.tail.slice(Math.max(0, from - sealedEnd), to - sealedEnd));
+    return out;
+  }
+
+  private async readChunk(sessionKey: string, head: HeadRecord, index: number): Promise<StoredMessage[]> {
+    const chunk = await this.keyv.get<StoredMessage[]>(chunkKey(sessionKey, index, generation(head, index)));
+    if (!chunk) throw new Error(`session ${sessionKey}: chunk ${index} is missing`);
+    return chunk;
+  }
+
+  private chunkKeys(sessionKey: string, head: HeadRecord, from: number, to: number): string[] {
+    const keys: string[] = [];
+    for (let index = from; index < to; index++) keys.push(chunkKey(sessionKey, index, generation(head, index)));
+    return keys;
+  }
+
+  private async readHead(sessionKey: string): Promise<HeadRecord | undefined> {
+    return (await this.keyv.get<HeadRecord>(headKey(sessionKey))) ?? undefined;
+  }
+}
+
+// Braces make every key of a session one Redis Cluster hash slot.
+function headKey(sessionKey: string): string {
+  return `s:{${sessionKey}}:head`;
+}
+
+function chunkKey(sessionKey: string, index: number, gen: number): string {
+  return `s:{${sessionKey}}:c:${index}:${gen}`;
+}
+
+function generation(head: HeadRecord, index: number): number {
+  let gen = 0;
+  for (const [first, value] of head.gens) if (first <= index) gen = value;
+  return gen;
+}
+
+function toMeta(head: HeadRecord): SessionMeta {
+  return { version: head.v, count: head.n, createdAt: head.c, updatedAt: head.u };
+}

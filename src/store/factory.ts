@@ -1,0 +1,72 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Keyv, { type KeyvStoreAdapter } from 'keyv';
+import KeyvSqlite from '@keyv/sqlite';
+import KeyvRedis from '@keyv/redis';
+import { ChunkedKeyvStore } from './chunked-keyv-store.js';
+import { TimedStore } from './timed-store.js';
+import type { SessionStore } from './types.js';
+
+export class StoreConfigError extends Error {
+  override name = 'StoreConfigError';
+}
+
+export interface StoreOptions {
+  url: string;
+  timeoutMs: number;
+  now?: () => number;
+}
+
+/** Picks the backend from the URL scheme and checks it answers before mnemo starts serving. */
+export async function createStore(options: StoreOptions): Promise<SessionStore> {
+  const store = new TimedStore(buildStore(options), options.timeoutMs);
+  try {
+    await store.ping();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw new StoreConfigError(`MNEMO_STORE=${redactUrl(options.url)} is unreachable: ${(error as Error).message}`);
+  }
+  return store;
+}
+
+function buildStore({ url, now }: StoreOptions): SessionStore {
+  const scheme = url.slice(0, Math.max(0, url.indexOf('://')));
+  switch (scheme) {
+    case 'memory':
+      return new ChunkedKeyvStore(keyv(undefined), { backend: 'memory', now });
+    case 'sqlite':
+      return new ChunkedKeyvStore(keyv(sqliteAdapter(url)), { backend: 'sqlite', now });
+    case 'redis':
+    case 'rediss':
+      return new ChunkedKeyvStore(keyv(redisAdapter(url)), { backend: 'redis', now });
+    default:
+      throw new StoreConfigError(
+        `MNEMO_STORE=${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port or memory://`,
+      );
+  }
+}
+
+function keyv(store: KeyvStoreAdapter | undefined): Keyv {
+  // throwOnErrors: a failing backend must surface as an error, never as an empty session
+  // that the next commit would then overwrite.
+  return new Keyv({ ...(store && { store }), namespace: 'mnemo', throwOnErrors: true });
+}
+
+function sqliteAdapter(url: string): KeyvSqlite {
+  const path = url.replace(/^sqlite:\/\//, '');
+  if (path === '') throw new StoreConfigError('MNEMO_STORE=sqlite:// needs a file path, e.g. sqlite://./data/mnemo.db');
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const adapter = new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
+  // WAL lets readers proceed during a write and makes commits a single fsync'd append.
+  void adapter.query('PRAGMA journal_mode=WAL').catch(() => undefined);
+  return adapter;
+}
+
+function redisAdapter(url: string): KeyvRedis<unknown> {
+  return new KeyvRedis(url, { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 2_000 });
+}
+
+/** Hides a password in a connection URL before it reaches a log line or an error. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*):([^@/]*)@/, '//$1:***@');
+}

@@ -1,0 +1,38 @@
+import { StoreUnavailableError } from '../errors.js';
+import type { SessionStore } from './types.js';
+
+/**
+ * Gives every store call a deadline and one error type, so a slow or dead
+ * backend never hangs a request and the error middleware can answer 503.
+ */
+export class TimedStore implements SessionStore {
+  constructor(
+    private readonly inner: SessionStore,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get backend(): string {
+    return this.inner.backend;
+  }
+
+  getMeta: SessionStore['getMeta'] = (key) => this.timed(() => this.inner.getMeta(key));
+  readMessages: SessionStore['readMessages'] = (key, meta, from, to) => this.timed(() => this.inner.readMessages(key, meta, from, to));
+  commit: SessionStore['commit'] = (key, version, change) => this.timed(() => this.inner.commit(key, version, change));
+  delete: SessionStore['delete'] = (key) => this.timed(() => this.inner.delete(key));
+  ping: SessionStore['ping'] = () => this.timed(() => this.inner.ping());
+  close: SessionStore['close'] = () => this.inner.close();
+
+  private async timed<T>(operation: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([operation(), deadline]);
+    } catch (error) {
+      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+// RFC 9110 §7.6.1: hop-by-hop fields describe one connection and must not be
+// forwarded by a proxy, nor may any field the Connection header names.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers the proxy recomputes or that belong to mnemo rather than the provider. */
+const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'accept-encoding']);
+
+export function isHopByHop(name: string, connection: string | string[] | undefined): boolean {
+  if (HOP_BY_HOP.has(name)) return true;
+  const listed = Array.isArray(connection) ? connection.join(',') : (connection ?? '');
+  return listed
+    .toLowerCase()
+    .split(',')
+    .some((token) => token.trim() === name);
+}
+
+/**
+ * End-to-end request headers for the provider: Authorization, api-key,
+ * OpenAI-Organization/Project and the rest go through; hop-by-hop, mnemo's own
+ * (`x-mnemo-*`, the session header and aliases) and length/encoding do not —
+ * mnemo asks for an identity-encoded body because it reads the reply.
+ */
+export function forwardRequestHeaders(incoming: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    if (REQUEST_OWN.has(name) || drop.has(name) || name.startsWith('x-mnemo-')) continue;
+    if (isHopByHop(name, incoming.connection)) continue;
+    out[name] = value;
+  }
+  out['accept-encoding'] = 'identity';
+  return out;
+}
+
+/** Provider response headers for the client, minus hop-by-hop and (when mnemo may change the body) length. */
+export function forwardResponseHeaders(
+  incoming: Record<string, string | string[] | undefined>,
+  options: { dropLength: boolean },
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower, incoming.connection)) continue;
+    if (options.dropLength && lower === 'content-length') continue;
+    out[lower] = value;
+  }
+  return out;
+}
+
+/**
+ * Where a client path lands upstream. Clients use a base URL ending in /v1 on
+ * mnemo as they would on OpenAI, so a /v1 the upstream URL already ends with is
+ * not repeated; Azure-style paths (/openai/deployments/…) are appended as they are.
+ */
+export function upstreamTarget(baseUrl: string, originalUrl: string): string {
+  const base = new URL(baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  let path = originalUrl;
+  if (basePath.endsWith('/v1') && (path === '/v1' || path.startsWith('/v1/') || path.startsWith('/v1?'))) path = path.slice(3);
+  return `${base.origin}${basePath}${path}`;
+}
+
+/** Strips the /v1 the upstream base already carries, for http-proxy (which prepends the target's path). */
+export function rewriteProxyPath(baseUrl: string, path: string): string {
+  const target = upstreamTarget(baseUrl, path);
+  const base = new URL(baseUrl);
+  return target.slice(base.origin.length + base.pathname.replace(/\/+$/, '').length) || '/';
+}

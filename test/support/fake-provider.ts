@@ -1,0 +1,147 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the fake provider saw: the request, so tests assert on what mnemo sent upstream. */
+export interface ReceivedCall {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  raw: Buffer;
+  body: any;
+  /** Resolves when the client (mnemo) disconnected before the response finished. */
+  aborted: Promise<void>;
+}
+
+export type Reply = (call: ReceivedCall, res: ServerResponse) => void | Promise<void>;
+
+/**
+ * A small OpenAI-compatible server on loopback: the only stand-in in the tests.
+ * By default it answers chat completions with a reply that names the last user
+ * message; `next(reply)` scripts the following response(s).
+ */
+export class FakeProvider {
+  readonly calls: ReceivedCall[] = [];
+  private readonly queue: Reply[] = [];
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  next(...replies: Reply[]): this {
+    this.queue.push(...replies);
+    return this;
+  }
+
+  get lastChat(): ReceivedCall {
+    const chats = this.calls.filter((call) => call.path.endsWith('/chat/completions'));
+    const last = chats[chats.length - 1];
+    if (!last) throw new Error('the fake provider received no chat completion');
+    return last;
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+    this.queue.length = 0;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    let body: any;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      body = undefined;
+    }
+    const aborted = new Promise<void>((resolve) => res.on('close', () => !res.writableFinished && resolve()));
+    const call: ReceivedCall = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, aborted };
+    this.calls.push(call);
+    const reply = this.queue.shift() ?? defaultReply;
+    await reply(call, res);
+  }
+}
+
+function lastUserText(body: any): string {
+  const users = (body?.messages ?? []).filter((message: any) => message.role === 'user');
+  const content = users[users.length - 1]?.content;
+  return typeof content === 'string' ? content : JSON.stringify(content ?? '');
+}
+
+export const defaultReply: Reply = (call, res) => {
+  if (call.path.endsWith('/chat/completions')) {
+    const text = `Reply to: ${lastUserText(call.body)}`;
+    return call.body?.stream ? streamText(text)(call, res) : json(completion({ content: text }))(call, res);
+  }
+  if (call.path.endsWith('/models')) return json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model' }] })(call, res);
+  return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }, 404)(call, res);
+};
+
+let sequence = 0;
+
+export function completion(message: { content?: string | null; tool_calls?: unknown[] }, usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }) {
+  return {
+    id: `chatcmpl-${++sequence}`,
+    object: 'chat.completion',
+    created: 1_700_000_000,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, message: { role: 'assistant', refusal: null, ...message, content: message.content ?? null }, finish_reason: message.tool_calls ? 'tool_calls' : 'stop' }],
+    usage,
+  };
+}
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Reply {
+  return (_call, res) => {
+    const payload = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers });
+    res.end(payload);
+  };
+}
+
+export function chunk(delta: Record<string, unknown>, finishReason: string | null = null) {
+  return { id: 'chatcmpl-stream', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, finish_reason: finishReason }] };
+}
+
+export function sse(events: unknown[]): string {
+  return events.map((event) => `data: ${typeof event === 'string' ? event : JSON.stringify(event)}\n\n`).join('');
+}
+
+/** A streamed reply of `text` in a few pieces, with a usage chunk when asked for. */
+export function streamText(text: string, options: { pieces?: number } = {}): Reply {
+  return (call, res) => {
+    const pieces = options.pieces ?? 3;
+    const size = Math.ceil(text.length / pieces) || 1;
+    const events: unknown[] = [chunk({ role: 'assistant', content: '' })];
+    for (let index = 0; index < text.length; index += size) events.push(chunk({ content: text.slice(index, index + size) }));
+    events.push(chunk({}, 'stop'));
+    if (call.body?.stream_options?.include_usage) {
+      events.push({ id: 'chatcmpl-stream', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } });
+    }
+    events.push('[DONE]');
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.end(sse(events));
+  };
+}
+
+/** Writes `parts` with a pause before each; leaves the response open when `end` is false. */
+export function streamParts(parts: Array<{ delayMs?: number; data: string }>, options: { end?: boolean } = {}): Reply {
+  return async (_call, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const part of parts) {
+      if (part.delayMs) await new Promise((resolve) => setTimeout(resolve, part.delayMs));
+      if (res.destroyed) return;
+      res.write(part.data);
+    }
+    if (options.end !== false) res.end();
+  };
+}
