@@ -101,11 +101,13 @@ export function toMnemoError(error: unknown): MnemoError {
   if (error instanceof MnemoError) return error;
   const candidate = error as { type?: string; status?: number; limit?: number; message?: string };
   if (candidate?.type === 'entity.too.large') return new PayloadTooLargeError(candidate.limit ?? 0);
-  if (candidate?.type === 'entity.parse.failed') return new BadRequestError(`Malformed JSON body: ${candidate.message}`, { code: 'invalid_json' });
+  if (candidate?.type === 'entity.parse.failed')
+    return new BadRequestError(`Malformed JSON body: ${candidate.message}`, { code: 'invalid_json' });
   if (candidate?.type === 'encoding.unsupported' || candidate?.type === 'charset.unsupported') {
     return new MnemoError(candidate.message ?? 'Unsupported encoding.', 415, 'invalid_request_error', 'unsupported_encoding');
   }
-  if (candidate?.type === 'request.aborted') return new MnemoError('Client closed the request.', 400, 'invalid_request_error', 'request_aborted');
+  if (candidate?.type === 'request.aborted')
+    return new MnemoError('Client closed the request.', 400, 'invalid_request_error', 'request_aborted');
   if (typeof candidate?.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
     return new MnemoError(candidate.message ?? 'Bad request.', candidate.status, 'invalid_request_error');
   }

@@ -12,7 +12,8 @@ export function adminGuard(config: () => Config): RequestHandler {
   return (req, _res, next) => {
     const token = config().server.admin_token;
     if (token === null) {
-      if (!isLoopback(req.socket.remoteAddress)) throw new NotFoundError(`Unknown route ${req.method} ${req.originalUrl}.`, 'unknown_route');
+      if (!isLoopback(req.socket.remoteAddress))
+        throw new NotFoundError(`Unknown route ${req.method} ${req.originalUrl}.`, 'unknown_route');
       return next();
     }
     const presented = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();

@@ -55,13 +55,19 @@ export function validateMessages(value: unknown): ChatMessage[] {
       throw new BadRequestError(`${param}.role must be one of ${[...ROLES].join(', ')}.`, { param: `${param}.role`, code: 'invalid_role' });
     }
     if (content !== undefined && content !== null && typeof content !== 'string' && !Array.isArray(content)) {
-      throw new BadRequestError(`${param}.content must be a string or an array of content parts.`, { param: `${param}.content`, code: 'invalid_content' });
+      throw new BadRequestError(`${param}.content must be a string or an array of content parts.`, {
+        param: `${param}.content`,
+        code: 'invalid_content',
+      });
     }
     if (tool_calls !== undefined && !Array.isArray(tool_calls)) {
       throw new BadRequestError(`${param}.tool_calls must be an array.`, { param: `${param}.tool_calls`, code: 'invalid_tool_calls' });
     }
     if (role === 'tool' && typeof (message as ChatMessage).tool_call_id !== 'string') {
-      throw new BadRequestError(`${param}.tool_call_id is required for tool messages.`, { param: `${param}.tool_call_id`, code: 'invalid_tool_message' });
+      throw new BadRequestError(`${param}.tool_call_id is required for tool messages.`, {
+        param: `${param}.tool_call_id`,
+        code: 'invalid_tool_message',
+      });
     }
   });
   return value as ChatMessage[];
@@ -72,7 +78,9 @@ export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
-    .map((part) => (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : ''))
+    .map((part) =>
+      part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '',
+    )
     .join('');
 }
 

@@ -14,7 +14,8 @@ export function parseChatBody(raw: Buffer, contentType: string | undefined): Cha
   if (contentType !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {
     throw new UnsupportedMediaTypeError(contentType);
   }
-  if (raw.length === 0) throw new BadRequestError('Request body is empty; expected a JSON chat-completions request.', { code: 'empty_body' });
+  if (raw.length === 0)
+    throw new BadRequestError('Request body is empty; expected a JSON chat-completions request.', { code: 'empty_body' });
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));

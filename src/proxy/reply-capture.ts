@@ -86,7 +86,11 @@ export class StreamCapture {
       this.done = true;
       return;
     }
-    let chunk: { choices?: Array<{ index?: number; delta?: ChoiceMessage; finish_reason?: string | null }>; usage?: Usage | null; model?: string };
+    let chunk: {
+      choices?: Array<{ index?: number; delta?: ChoiceMessage; finish_reason?: string | null }>;
+      usage?: Usage | null;
+      model?: string;
+    };
     try {
       chunk = JSON.parse(data);
     } catch {

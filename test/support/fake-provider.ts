@@ -43,7 +43,7 @@ export class FakeProvider {
   }
 
   get lastChat(): ReceivedCall {
-    const chats = this.calls.filter((call) => call.path.endsWith('/chat/completions'));
+    const chats = this.calls.filter((call) => pathOf(call).endsWith('/chat/completions'));
     const last = chats[chats.length - 1];
     if (!last) throw new Error('the fake provider received no chat completion');
     return last;
@@ -78,24 +78,37 @@ function lastUserText(body: any): string {
   return typeof content === 'string' ? content : JSON.stringify(content ?? '');
 }
 
+function pathOf(call: ReceivedCall): string {
+  return call.path.split('?')[0]!;
+}
+
 export const defaultReply: Reply = (call, res) => {
-  if (call.path.endsWith('/chat/completions')) {
+  if (pathOf(call).endsWith('/chat/completions')) {
     const text = `Reply to: ${lastUserText(call.body)}`;
     return call.body?.stream ? streamText(text)(call, res) : json(completion({ content: text }))(call, res);
   }
-  if (call.path.endsWith('/models')) return json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model' }] })(call, res);
+  if (pathOf(call).endsWith('/models')) return json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model' }] })(call, res);
   return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }, 404)(call, res);
 };
 
 let sequence = 0;
 
-export function completion(message: { content?: string | null; tool_calls?: unknown[] }, usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }) {
+export function completion(
+  message: { content?: string | null; tool_calls?: unknown[] },
+  usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+) {
   return {
     id: `chatcmpl-${++sequence}`,
     object: 'chat.completion',
     created: 1_700_000_000,
     model: 'gpt-4o-mini',
-    choices: [{ index: 0, message: { role: 'assistant', refusal: null, ...message, content: message.content ?? null }, finish_reason: message.tool_calls ? 'tool_calls' : 'stop' }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', refusal: null, ...message, content: message.content ?? null },
+        finish_reason: message.tool_calls ? 'tool_calls' : 'stop',
+      },
+    ],
     usage,
   };
 }
@@ -109,7 +122,13 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 }
 
 export function chunk(delta: Record<string, unknown>, finishReason: string | null = null) {
-  return { id: 'chatcmpl-stream', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, finish_reason: finishReason }] };
+  return {
+    id: 'chatcmpl-stream',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, delta, finish_reason: finishReason }],
+  };
 }
 
 export function sse(events: unknown[]): string {
@@ -125,7 +144,14 @@ export function streamText(text: string, options: { pieces?: number } = {}): Rep
     for (let index = 0; index < text.length; index += size) events.push(chunk({ content: text.slice(index, index + size) }));
     events.push(chunk({}, 'stop'));
     if (call.body?.stream_options?.include_usage) {
-      events.push({ id: 'chatcmpl-stream', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } });
+      events.push({
+        id: 'chatcmpl-stream',
+        object: 'chat.completion.chunk',
+        created: 1_700_000_000,
+        model: 'gpt-4o-mini',
+        choices: [],
+        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+      });
     }
     events.push('[DONE]');
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -133,15 +159,20 @@ export function streamText(text: string, options: { pieces?: number } = {}): Rep
   };
 }
 
-/** Writes `parts` with a pause before each; leaves the response open when `end` is false. */
-export function streamParts(parts: Array<{ delayMs?: number; data: string }>, options: { end?: boolean } = {}): Reply {
-  return async (_call, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    for (const part of parts) {
-      if (part.delayMs) await new Promise((resolve) => setTimeout(resolve, part.delayMs));
-      if (res.destroyed) return;
-      res.write(part.data);
-    }
-    if (options.end !== false) res.end();
-  };
+/** Writes `parts` with a pause before each; `partsSent` tells a test how far the provider got. */
+export function streamParts(parts: Array<{ delayMs?: number; data: string }>): Reply & { partsSent: number } {
+  const reply = Object.assign(
+    async (_call: ReceivedCall, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const part of parts) {
+        if (part.delayMs) await new Promise((resolve) => setTimeout(resolve, part.delayMs));
+        if (res.destroyed) return;
+        res.write(part.data);
+        reply.partsSent++;
+      }
+      res.end();
+    },
+    { partsSent: 0 },
+  );
+  return reply;
 }

@@ -1,0 +1,51 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mnemo-config-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('loadConfig', () => {
+  it('loads the shipped config/mnemo.yaml with its documented defaults', () => {
+    const config = loadConfig({ path: 'config/mnemo.yaml', env: {} });
+    expect(config.server.port).toBe(8080);
+    expect(config.store.url).toBe('sqlite://./data/mnemo.db');
+    expect(config.upstream.url).toBe('https://api.openai.com/v1');
+    expect(config.session.header).toBe('x-session-id');
+  });
+
+  it('lets MNEMO_* variables override the file', () => {
+    const config = loadConfig({
+      path: file('a.yaml', 'server:\n  port: 9000\n'),
+      env: {
+        MNEMO_PORT: '9100',
+        MNEMO_HOST: '127.0.0.1',
+        MNEMO_STORE: 'memory://',
+        MNEMO_UPSTREAM_URL: 'http://localhost:11434/v1',
+        MNEMO_LOG_LEVEL: 'warn',
+      },
+    });
+    expect(config.server).toMatchObject({ port: 9100, host: '127.0.0.1' });
+    expect(config.store.url).toBe('memory://');
+    expect(config.upstream.url).toBe('http://localhost:11434/v1');
+    expect(config.log.level).toBe('warn');
+  });
+
+  it('names the offending key and why', () => {
+    expect(() => loadConfig({ path: file('b.yaml', 'server:\n  port: "eighty"\n'), env: {} })).toThrow(/server\.port: .*number/);
+    expect(() => loadConfig({ path: file('c.yaml', 'upstream:\n  url: not a url\n'), env: {} })).toThrow(/upstream\.url/);
+    expect(() => loadConfig({ path: file('d.yaml', 'sever:\n  port: 1\n'), env: {} })).toThrow(/Unrecognized key.*sever/);
+    expect(() => loadConfig({ path: 'config/mnemo.yaml', env: { MNEMO_PORT: '99999' } })).toThrow(/server\.port/);
+  });
+
+  it('rejects broken YAML and a missing explicit file', () => {
+    expect(() => loadConfig({ path: file('e.yaml', 'server: [unclosed\n'), env: {} })).toThrow(/not valid YAML/);
+    expect(() => loadConfig({ path: join(dir, 'missing.yaml'), env: {} })).toThrow(/config file not found/);
+  });
+});

@@ -1,0 +1,40 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createStore } from '../../src/store/factory.js';
+import { startRedis, type RedisProcess } from '../support/redis-server.js';
+import { storeContract } from './store-contract.js';
+
+storeContract('memory', () => createStore({ url: 'memory://', timeoutMs: 2_000 }));
+
+const sqliteDir = mkdtempSync(join(tmpdir(), 'mnemo-sqlite-'));
+storeContract(
+  'sqlite',
+  () => createStore({ url: `sqlite://${join(sqliteDir, 'nested', 'contract.db')}`, timeoutMs: 5_000 }),
+  async () => rmSync(sqliteDir, { recursive: true, force: true }),
+);
+
+let redis: RedisProcess;
+storeContract(
+  'redis',
+  async () => {
+    redis = await startRedis();
+    return createStore({ url: redis.url, timeoutMs: 2_000 });
+  },
+  async () => redis.stop(),
+);
+
+describe('store factory', () => {
+  it('names the fix for an unsupported URL', async () => {
+    await expect(createStore({ url: 'postgres://x', timeoutMs: 100 })).rejects.toThrow(
+      /MNEMO_STORE=postgres:\/\/x is not supported: use sqlite:/,
+    );
+  });
+
+  it('fails at start, with the URL and the cause, when Redis is unreachable', async () => {
+    await expect(createStore({ url: 'redis://user:secret@127.0.0.1:1', timeoutMs: 1_000 })).rejects.toThrow(
+      /MNEMO_STORE=redis:\/\/user:\*\*\*@127\.0\.0\.1:1 is unreachable/,
+    );
+  });
+});
