@@ -37,7 +37,8 @@ async function main(argv: string[]): Promise<number> {
     console.log('config is valid');
     return 0;
   }
-  const mnemo = await startMnemo({ config });
+  const mnemo = await startMnemo({ config, configSource: { path: values.config, env } });
+  process.on('SIGHUP', () => mnemo.config.reload());
   const shutdown = async (signal: string) => {
     mnemo.logger.info({ signal }, 'shutting down');
     await mnemo.close();

@@ -1,7 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import { existsSync } from 'node:fs';
+import { ConfigHolder } from './config/holder.js';
+import { DEFAULT_CONFIG_PATH } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { FoldScheduler, type FoldEvent } from './memory/folds.js';
+import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
 import { createLogger } from './logger.js';
 import { createApp } from './server.js';
 import { createStore, redactUrl } from './store/factory.js';
@@ -11,12 +16,16 @@ import { createUndiciClient, type UpstreamClient } from './upstream/client.js';
 
 export interface MnemoOptions {
   config: Config;
+  /** Where the config came from, so SIGHUP / file changes can reload it. */
+  configSource?: { path?: string; env?: Record<string, string | undefined> };
   logger?: Logger;
   /** Injected in tests; defaults to the store named by config.store.url. */
   store?: SessionStore;
   upstream?: UpstreamClient;
   tokenizer?: Tokenizer;
+  summarizer?: Summarizer;
   now?: () => number;
+  onFold?: (event: FoldEvent) => void;
 }
 
 export interface RunningMnemo {
@@ -24,6 +33,8 @@ export interface RunningMnemo {
   server: Server;
   store: SessionStore;
   logger: Logger;
+  config: ConfigHolder;
+  folds: FoldScheduler;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -34,18 +45,21 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const logger = options.logger ?? createLogger(config.log);
   const store = options.store ?? (await createStore({ url: config.store.url, timeoutMs: config.store.timeout_ms }));
   const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
+  const upstream = options.upstream ?? ownUpstream!;
+  const holder = new ConfigHolder(config, options.configSource, logger);
+  const tokenizer = options.tokenizer ?? new TiktokenTokenizer();
+  const now = options.now ?? Date.now;
+  const folds = new FoldScheduler({
+    store,
+    tokenizer,
+    summarizer: options.summarizer ?? new UpstreamSummarizer(upstream, () => holder.current().upstream.url),
+    logger,
+    now,
+    memory: () => holder.current().memory,
+    onFold: options.onFold,
+  });
   let accepting = true;
-  const app = createApp(
-    {
-      config: () => config,
-      store,
-      tokenizer: options.tokenizer ?? new TiktokenTokenizer(),
-      upstream: options.upstream ?? ownUpstream!,
-      logger,
-      now: options.now ?? Date.now,
-    },
-    { accepting: () => accepting },
-  );
+  const app = createApp({ config: holder.current, store, tokenizer, upstream, logger, now, folds }, { accepting: () => accepting });
   const server = app.listen(config.server.port, config.server.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -56,15 +70,22 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ url, store: redactUrl(config.store.url), upstream: config.upstream.url }, 'mnemo listening');
 
-  const close = async (graceMs = 10_000) => {
+  const configPath = options.configSource && (options.configSource.path ?? options.configSource.env?.MNEMO_CONFIG ?? DEFAULT_CONFIG_PATH);
+  if (config.server.watch_config && configPath && existsSync(configPath)) holder.watchFile(configPath);
+
+  const close = async (graceMs = config.server.shutdown_grace_ms) => {
     accepting = false;
+    const deadline = Date.now() + graceMs;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const timer = setTimeout(() => server.closeAllConnections(), graceMs);
     await closed;
     clearTimeout(timer);
+    // Folds get what is left of the grace period; past it they are abandoned, uncommitted.
+    await folds.drain(Math.max(0, deadline - Date.now()));
+    holder.close();
     await ownUpstream?.close();
     await store.close();
   };
-  return { url, server, store, logger, close };
+  return { url, server, store, logger, config: holder, folds, close };
 }

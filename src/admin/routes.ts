@@ -1,6 +1,8 @@
 import express, { Router } from 'express';
 import { NotFoundError } from '../errors.js';
-import { assemble } from '../memory/assemble.js';
+import type { AssembledMessage, Block } from '../memory/assemble.js';
+import { buildPrompt } from '../memory/prompt.js';
+import { REPLY_PRIMING } from '../tokenizer.js';
 import { loadTurn } from '../memory/transcript.js';
 import { parseChatBody } from '../proxy/chat-body.js';
 import type { ProxyDeps } from '../proxy/deps.js';
@@ -40,8 +42,10 @@ export function adminRoutes(deps: ProxyDeps, options: { bodyLimit: number | stri
   router.post('/sessions/:id/preview', express.raw({ type: () => true, limit: options.bodyLimit }), async (req, res) => {
     const id = validateSessionId(req.params.id);
     const body = parseChatBody(req.body as Buffer, req.headers['content-type']);
-    const state = await loadTurn(deps, sessionKey(DEFAULT_TENANT, id), body.messages, body.model);
-    const prompt = assemble(state, (message) => deps.tokenizer.countMessage(message, body.model));
+    const key = sessionKey(DEFAULT_TENANT, id);
+    const memory = deps.config().memory;
+    const state = await loadTurn(deps, key, body.messages, body.model, memory);
+    const prompt = await buildPrompt(deps, key, state, body, memory);
     res.json({
       object: 'mnemo.preview',
       session: id,
@@ -50,7 +54,14 @@ export function adminRoutes(deps: ProxyDeps, options: { bodyLimit: number | stri
       reconcile: state.reconciliation.mode,
       messages: prompt.messages.map((entry) => entry.message),
       breakdown: prompt.messages.map((entry) => ({ block: entry.block, role: entry.message.role, tokens: entry.tokens })),
-      tokens: { sent: prompt.sentTokens, baseline: prompt.baselineTokens },
+      tokens: {
+        sent: prompt.sentTokens,
+        baseline: prompt.baselineTokens,
+        saved: prompt.baselineTokens - prompt.sentTokens,
+        by_block: byBlock(prompt.messages),
+        reply_priming: REPLY_PRIMING,
+      },
+      overflow: prompt.overflow,
     });
   });
 
@@ -58,4 +69,10 @@ export function adminRoutes(deps: ProxyDeps, options: { bodyLimit: number | stri
     throw new NotFoundError(`Unknown route ${req.method} ${req.originalUrl}.`, 'unknown_route');
   });
   return router;
+}
+
+function byBlock(messages: AssembledMessage[]): Record<Block, number> {
+  const totals: Record<Block, number> = { instructions: 0, memory: 0, recall: 0, history: 0, new: 0 };
+  for (const entry of messages) totals[entry.block] += entry.tokens;
+  return totals;
 }

@@ -17,6 +17,138 @@ const upstreamRoute = z.strictObject({
   url: z.url(),
   /** Overrides `upstream.inject_stream_usage` for this server. */
   inject_stream_usage: z.boolean().optional(),
+  /** Overrides `upstream.prompt_cache_key` for this server. */
+  prompt_cache_key: z.boolean().optional(),
+});
+
+const pruningRule = z.discriminatedUnion('kind', [
+  z.strictObject({
+    /** Drop history messages whose whole text matches one of `patterns` (case-insensitive): small talk. */
+    kind: z.literal('drop_matching'),
+    patterns: z.array(z.string().min(1)).min(1),
+    roles: z.array(z.enum(['user', 'assistant'])).default(['user', 'assistant']),
+  }),
+  z.strictObject({
+    /** Replace tool results older than `older_than_turns` turns with a one-line stub naming the call. */
+    kind: z.literal('stub_tool_results'),
+    older_than_turns: z.number().int().min(0),
+  }),
+  z.strictObject({
+    /** Cut any single history message over `max_tokens`, ending it with `marker`. */
+    kind: z.literal('truncate'),
+    max_tokens: z.number().int().positive(),
+    marker: z.string().default(' […truncated by mnemo]'),
+  }),
+  z.strictObject({
+    /** Keep at most `max_messages` history messages of `role` (older tool results become stubs, others are dropped). */
+    kind: z.literal('role_limit'),
+    role: z.enum(['user', 'assistant', 'tool']),
+    max_messages: z.number().int().min(0),
+  }),
+]);
+
+const factExtractor = z.strictObject({
+  /** Fact key as shown to the model, e.g. order_id. */
+  name: z.string().regex(/^[A-Za-z][\w.-]*$/),
+  /** JavaScript regular expression, matched case-insensitively against message text and tool arguments/results. */
+  pattern: z.string().min(1).refine(isRegExp, 'not a valid regular expression'),
+  /** Capture group holding the value (0 = whole match). */
+  group: z.number().int().min(0).default(1),
+  /** session: this conversation; user: the user's profile across sessions. */
+  scope: z.enum(['session', 'user']).default('session'),
+  /** Which messages to scan. */
+  roles: z.array(z.enum(['user', 'assistant', 'tool'])).default(['user', 'assistant', 'tool']),
+});
+
+/** Context windows of common models, from the providers' model pages (checked 2026-11). */
+export const CONTEXT_WINDOWS: Record<string, number> = {
+  'gpt-4.1*': 1_047_576,
+  'gpt-5*': 400_000,
+  'gpt-4o*': 128_000,
+  'chatgpt-4o*': 128_000,
+  'o1-mini*': 128_000,
+  'o1*': 200_000,
+  'o3*': 200_000,
+  'o4-mini*': 200_000,
+  'gpt-4-turbo*': 128_000,
+  'gpt-4-32k*': 32_768,
+  'gpt-4': 8_192,
+  'gpt-4-0613': 8_192,
+  'gpt-3.5-turbo*': 16_385,
+};
+
+const memorySchema = z.strictObject({
+  /** Master switch: false forwards the full stored history (issue #2 behaviour). */
+  enabled: z.boolean().default(true),
+  budget: z
+    .strictObject({
+      /** Context window of models not in `context_windows`. */
+      default_context_window: z.number().int().positive().default(128_000),
+      /** Context window per model (glob on the model name; first match wins, so list specific globs first). */
+      context_windows: z.record(z.string(), z.number().int().positive()).default(CONTEXT_WINDOWS),
+      /** Tokens for memory + recall + window together (the client's instructions and new messages come on top). */
+      prompt_tokens: z.number().int().positive().default(6_000),
+      /** Tokens kept free for the reply when the request sets no max_tokens / max_completion_tokens. */
+      completion_reserve: z.number().int().min(0).default(4_096),
+    })
+    .prefault({}),
+  window: z
+    .strictObject({
+      /** Most recent turns (a turn starts at a user message) always considered for the prompt. */
+      max_turns: z.number().int().positive().default(50),
+      /** Tokens of recent turns kept verbatim after a summary fold. */
+      keep_tokens: z.number().int().positive().default(1_500),
+    })
+    .prefault({}),
+  /** Applied to the window in this order, before the budget. */
+  rules: z.array(pruningRule).default([]),
+  summary: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Fold when the turns not yet summarized exceed this many tokens. */
+      trigger_tokens: z.number().int().positive().default(4_000),
+      /** Model for summary calls, through the same upstream. */
+      model: z.string().default('gpt-4o-mini'),
+      /** Reply limit of one summary call. */
+      max_tokens: z.number().int().positive().default(700),
+      timeout_ms: z.number().int().positive().default(60_000),
+      /** First retry delay after a failed fold; doubles per failure up to `retry_max_ms`. */
+      retry_base_ms: z.number().int().positive().default(2_000),
+      retry_max_ms: z.number().int().positive().default(300_000),
+      prompt: z
+        .string()
+        .default(
+          'You maintain the running memory of a conversation between a user and an assistant. ' +
+            'Merge the existing summary and the new turns into one updated summary. Keep every concrete detail the assistant may ' +
+            'need later: names, identifiers, numbers, dates, decisions, open questions, user preferences. Drop greetings and small ' +
+            'talk. Write compact third-person notes, no preamble.',
+        ),
+    })
+    .prefault({}),
+  facts: z
+    .strictObject({
+      extractors: z.array(factExtractor).default([]),
+      /** Also ask the summarizer for facts (same call, JSON-schema'd reply). */
+      llm: z.boolean().default(false),
+      /** At most this many tokens of facts in the memory block (newest first). */
+      max_tokens: z.number().int().positive().default(400),
+    })
+    .prefault({}),
+  recall: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** bm25: lexical, local, no extra calls. */
+      method: z.enum(['bm25']).default('bm25'),
+      /** Most archived messages added per request. */
+      top_k: z.number().int().min(0).default(4),
+      /** Tokens for recalled messages. */
+      max_tokens: z.number().int().min(0).default(600),
+      /** Minimum BM25 score for a message to be recalled. */
+      min_score: z.number().min(0).default(1),
+      /** before_new keeps the cached prefix intact (recommended); before_window follows the reading order. */
+      position: z.enum(['before_new', 'before_window']).default('before_new'),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({
@@ -30,6 +162,10 @@ export const configSchema = z.strictObject({
       body_limit: byteSize.default('10mb'),
       /** Bearer token for /mnemo/* admin routes. Unset: admin routes answer only on loopback. Env: MNEMO_ADMIN_TOKEN. */
       admin_token: z.string().min(16).nullable().default(null),
+      /** Reload the config file when it changes (SIGHUP always reloads). */
+      watch_config: z.boolean().default(false),
+      /** On SIGTERM/SIGINT, how long in-flight requests, streams and summary folds may take to finish. */
+      shutdown_grace_ms: z.number().int().min(0).default(15_000),
     })
     .prefault({}),
   log: z
@@ -52,6 +188,11 @@ export const configSchema = z.strictObject({
        * before the client sees the stream. Turn off for servers that reject it.
        */
       inject_stream_usage: z.boolean().default(true),
+      /**
+       * Send `prompt_cache_key` (a hash of the session) so the provider routes a
+       * session's calls to the same prompt cache. Turn off for servers that reject unknown fields.
+       */
+      prompt_cache_key: z.boolean().default(true),
       /** Route chat completions to other servers by model name. */
       routes: z.array(upstreamRoute).default([]),
     })
@@ -75,7 +216,20 @@ export const configSchema = z.strictObject({
       aliases: z.array(z.string().min(1)).default(['x-mnemo-session-id']),
     })
     .prefault({}),
+  memory: memorySchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type UpstreamRoute = z.infer<typeof upstreamRoute>;
+export type MemoryConfig = z.infer<typeof memorySchema>;
+export type PruningRule = z.infer<typeof pruningRule>;
+export type FactExtractor = z.infer<typeof factExtractor>;
+
+function isRegExp(source: string): boolean {
+  try {
+    new RegExp(source, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,32 +1,180 @@
-import type { ChatMessage } from './messages.js';
-import type { TurnState } from './transcript.js';
+import type { MemoryConfig } from '../config/schema.js';
+import { REPLY_PRIMING } from '../tokenizer.js';
+import { renderFacts } from './facts.js';
+import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
+import { applyRules, type WindowEntry } from './rules/index.js';
+import type { SessionMemory } from './state.js';
+
+export type Block = 'instructions' | 'memory' | 'recall' | 'history' | 'new';
 
 export interface AssembledMessage {
   message: ChatMessage;
   tokens: number;
   /** Which part of the prompt it came from, for the preview and accounting. */
-  block: 'instructions' | 'history' | 'new';
+  block: Block;
 }
 
 export interface AssembledPrompt {
   messages: AssembledMessage[];
-  /** Tokens of the prompt as assembled. */
+  /** Tokens of the prompt as assembled (reply priming included). */
   sentTokens: number;
   /** Tokens the full stored history plus the new messages would have cost. */
   baselineTokens: number;
+  /** The context window was too small even for the client's own messages: they go as sent. */
+  overflow: boolean;
+}
+
+export interface Indexed {
+  index: number;
+  stored: StoredMessage;
+}
+
+export interface AssemblyInput {
+  instructions: ChatMessage[];
+  fresh: StoredMessage[];
+  /** Stored messages after the summary, oldest first (the candidates for the recent window). */
+  window: Indexed[];
+  memory: SessionMemory;
+  /** Archived messages recalled for this request, chronological. */
+  recalled: Indexed[];
+  /** Tokens of all stored messages that stay, for the baseline. */
+  storedTokens: number;
+  contextWindow: number;
+  completionReserve: number;
+  config: MemoryConfig;
+  countMessage(message: ChatMessage): number;
+  countText(text: string): number;
 }
 
 /**
- * The outbound prompt: the client's instructions first (byte-identical turn to
- * turn, so provider prefix caches keep hitting), then the kept history, then
- * what is new in this request.
+ * The outbound prompt, in this order: the client's instructions; the memory
+ * block (summary and facts); recalled turns (when `recall.position` is
+ * before_window); the recent window; recalled turns (before_new, the default);
+ * the new messages. The first three change only when a summary folds, so the
+ * provider's prefix cache keeps hitting; per-request material sits late.
+ *
+ * Guarantees: the total never exceeds context window minus the completion
+ * reserve; instructions and new messages are never dropped; a tool call and
+ * its results are kept or dropped together.
  */
-export function assemble(state: TurnState, countInstruction: (message: ChatMessage) => number): AssembledPrompt {
-  const messages: AssembledMessage[] = [
-    ...state.instructions.map((message) => ({ message, tokens: countInstruction(message), block: 'instructions' as const })),
-    ...state.history.map((stored) => ({ message: stored.message, tokens: stored.tokens, block: 'history' as const })),
-    ...state.fresh.map((stored) => ({ message: stored.message, tokens: stored.tokens, block: 'new' as const })),
-  ];
-  const sentTokens = messages.reduce((sum, entry) => sum + entry.tokens, 0);
-  return { messages, sentTokens, baselineTokens: sentTokens };
+export function assemble(input: AssemblyInput): AssembledPrompt {
+  const instructions = input.instructions.map((message) => entry(message, input.countMessage(message), 'instructions'));
+  const fresh = input.fresh.map((stored) => entry(stored.message, stored.tokens, 'new'));
+  const fixed = sum(instructions) + sum(fresh) + REPLY_PRIMING;
+  const baselineTokens = sum(instructions) + input.storedTokens + sum(fresh) + REPLY_PRIMING;
+  const limit = input.contextWindow - input.completionReserve;
+  if (fixed > limit) return finish([...instructions, ...fresh], baselineTokens, true);
+
+  const available = Math.min(input.config.budget.prompt_tokens, limit - fixed);
+  const candidates = applyRules(windowEntries(input.window, input.fresh), input.config.rules, input).filter(
+    (candidate) => candidate.turnsAgo <= input.config.window.max_turns,
+  );
+
+  const recallBudget = Math.min(input.config.recall.max_tokens, available);
+  const recall = recallMessage(input.recalled, recallBudget, input);
+  // Facts from messages the window no longer shows; recomputed once if the budget drops more.
+  let memory = memoryMessage(input, firstIndex(candidates));
+  let window = fitWindow(candidates, available - tokensOf(memory) - tokensOf(recall));
+  if (window.length < candidates.length) {
+    memory = memoryMessage(input, firstIndex(window));
+    window = fitWindow(candidates, available - tokensOf(memory) - tokensOf(recall));
+  }
+  if (tokensOf(memory) + tokensOf(recall) > available) memory = undefined;
+
+  const history = window.map((candidate) => entry(candidate.message, candidate.tokens, 'history'));
+  const recalled = recall ? [recall] : [];
+  const before = input.config.recall.position === 'before_window' ? recalled : [];
+  const after = input.config.recall.position === 'before_new' ? recalled : [];
+  return finish([...instructions, ...(memory ? [memory] : []), ...before, ...history, ...after, ...fresh], baselineTokens, false);
+}
+
+function entry(message: ChatMessage, tokens: number, block: Block): AssembledMessage {
+  return { message, tokens, block };
+}
+
+function sum(entries: Array<{ tokens: number }>): number {
+  return entries.reduce((total, item) => total + item.tokens, 0);
+}
+
+function tokensOf(message: AssembledMessage | undefined): number {
+  return message?.tokens ?? 0;
+}
+
+function finish(messages: AssembledMessage[], baselineTokens: number, overflow: boolean): AssembledPrompt {
+  return { messages, sentTokens: sum(messages) + REPLY_PRIMING, baselineTokens, overflow };
+}
+
+function firstIndex(entries: WindowEntry[]): number {
+  return entries[0]?.index ?? Number.POSITIVE_INFINITY;
+}
+
+/** Window candidates with how many turns ago each was (the new messages count as the current turn). */
+function windowEntries(window: Indexed[], fresh: StoredMessage[]): WindowEntry[] {
+  // A new user message opens the current turn, making the last stored turn 1 ago;
+  // a tool result alone continues the last stored turn (0 ago).
+  let turnsAgo = fresh.some((stored) => stored.message.role === 'user') ? 1 : 0;
+  const entries: WindowEntry[] = [];
+  for (let position = window.length - 1; position >= 0; position--) {
+    const { index, stored } = window[position]!;
+    entries.push({ index, stored, message: stored.message, tokens: stored.tokens, turnsAgo });
+    if (stored.message.role === 'user') turnsAgo++;
+  }
+  return entries.reverse();
+}
+
+/**
+ * The newest messages that fit in `budget`, taken whole tool-call group by
+ * group (an assistant tool_calls message with its results), never starting
+ * with an orphaned tool result.
+ */
+export function fitWindow(candidates: WindowEntry[], budget: number): WindowEntry[] {
+  const kept: WindowEntry[] = [];
+  let used = 0;
+  let position = candidates.length - 1;
+  while (position >= 0) {
+    let start = position;
+    while (start > 0 && candidates[start]!.message.role === 'tool') start--;
+    const group = candidates.slice(start, position + 1);
+    if (group[0]!.message.role === 'tool') break; // results whose call is gone
+    const cost = sum(group);
+    if (used + cost > budget) break;
+    kept.unshift(...group);
+    used += cost;
+    position = start - 1;
+  }
+  return kept;
+}
+
+function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMessage | undefined {
+  const facts = Object.values(input.memory.facts).filter((fact) => fact.index < windowStart);
+  const lines = renderFacts(facts, input.countText, input.config.facts.max_tokens);
+  const summary = input.memory.summary?.text;
+  if (!summary && lines.length === 0) return undefined;
+  const parts = ['[mnemo memory of this conversation]'];
+  if (summary) parts.push(`Summary of earlier turns:\n${summary}`);
+  if (lines.length > 0) parts.push(`Known facts:\n${lines.join('\n')}`);
+  const message: ChatMessage = { role: 'system', content: parts.join('\n\n') };
+  return entry(message, input.countMessage(message), 'memory');
+}
+
+function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput): AssembledMessage | undefined {
+  if (recalled.length === 0 || budget <= 0) return undefined;
+  const header = '[mnemo recall] Earlier messages from this conversation that may be relevant:';
+  const lines: string[] = [];
+  let used = input.countText(header) + 4;
+  for (const { stored } of recalled) {
+    const line = `[${new Date(stored.at).toISOString().slice(0, 16).replace('T', ' ')}] ${stored.message.role}: ${recallText(stored)}`;
+    const cost = input.countText(line) + 1;
+    if (used + cost > budget) continue;
+    lines.push(line);
+    used += cost;
+  }
+  if (lines.length === 0) return undefined;
+  const message: ChatMessage = { role: 'system', content: [header, ...lines].join('\n') };
+  return entry(message, input.countMessage(message), 'recall');
+}
+
+function recallText(stored: StoredMessage): string {
+  const calls = (stored.message.tool_calls ?? []).map((call) => `called ${call.function.name}(${call.function.arguments})`);
+  return [contentText(stored.message.content), ...calls].filter(Boolean).join(' ').replace(/\s+/g, ' ').trim();
 }

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import type { MemoryConfig } from '../config/schema.js';
 import type { SessionStore, SessionMeta } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
+import { extractFacts, mergeFacts } from './facts.js';
 import { isInstruction, messageHash, type ChatMessage, type StoredMessage } from './messages.js';
 import { rangesNeeded, reconcile, type Reconciliation, type StoredView } from './reconcile.js';
+import { emptyMemory, type SessionMemory, type Summary } from './state.js';
+import type { Indexed } from './assemble.js';
 
-/** A session as one request sees it: the head, the loaded stored messages, and how the client's messages fit. */
+/** A session as one request sees it: the head, how the client's messages fit, and the history the prompt draws on. */
 export interface TurnState {
   meta: SessionMeta | undefined;
   reconciliation: Reconciliation;
@@ -12,8 +16,12 @@ export interface TurnState {
   instructions: ChatMessage[];
   /** Client messages that are new to the store, ready to append (tokens counted once, here). */
   fresh: StoredMessage[];
-  /** Stored messages that stay, [0, keep) — the history the prompt is built from. */
-  history: StoredMessage[];
+  /** Stored messages after the summary, up to `keep`: candidates for the recent window (bounded, newest last). */
+  window: Indexed[];
+  /** Tokens of the stored messages that stay, [0, keep). */
+  storedTokens: number;
+  /** The summary, if it still describes the kept history. */
+  summary: Summary | undefined;
 }
 
 export interface TurnDeps {
@@ -22,12 +30,27 @@ export interface TurnDeps {
   now: () => number;
 }
 
+/** Per-request token figures, added to the session's running totals at commit. */
+export interface TurnAccounting {
+  baselineTokens: number;
+  sentTokens: number;
+  providerPromptTokens?: number;
+  providerCachedTokens?: number;
+  completionTokens?: number;
+}
+
 export function toStored(message: ChatMessage, model: string, deps: Pick<TurnDeps, 'tokenizer' | 'now'>): StoredMessage {
   return { id: randomUUID(), message, tokens: deps.tokenizer.countMessage(message, model), hash: messageHash(message), at: deps.now() };
 }
 
-/** Loads what reconciling needs, reconciles, and loads the history that stays. */
-export async function loadTurn(deps: TurnDeps, sessionKey: string, messages: ChatMessage[], model: string): Promise<TurnState> {
+/** Loads what reconciling needs, reconciles, and loads the bounded window the prompt is built from. */
+export async function loadTurn(
+  deps: TurnDeps,
+  sessionKey: string,
+  messages: ChatMessage[],
+  model: string,
+  memory: MemoryConfig,
+): Promise<TurnState> {
   const instructions = messages.filter(isInstruction);
   const conversation = messages.filter((message) => !isInstruction(message));
   const hashes = conversation.map(messageHash);
@@ -51,46 +74,125 @@ export async function loadTurn(deps: TurnDeps, sessionKey: string, messages: Cha
     ...toStored(message, model, deps),
     hash: hashes[reconciliation.from + offset]!,
   }));
-  const history = meta ? await readRange(deps.store, sessionKey, meta, 0, reconciliation.keep, loaded) : [];
-  return { meta, reconciliation, instructions, fresh, history };
+  const keep = reconciliation.keep;
+  const summary = validSummary(meta, keep);
+  let window: Indexed[] = [];
+  if (meta && keep > 0) {
+    window = memory.enabled
+      ? await loadWindow(deps.store, sessionKey, meta, summary?.upTo ?? 0, keep, memory, loaded)
+      : await readIndexed(deps.store, sessionKey, meta, 0, keep, loaded);
+  }
+  const storedTokens = !meta ? 0 : keep === meta.count ? meta.memory.tokens : sumLoaded(loaded, keep);
+  return { meta, reconciliation, instructions, fresh, window, storedTokens, summary };
 }
 
 /**
  * Appends the turn (the client's new messages and the captured reply) with
- * compare-and-set. On a conflict (another request committed first) it reloads
- * and reconciles again, so concurrent turns are all kept, in commit order.
+ * compare-and-set, updating facts and running totals in the same write. On a
+ * conflict (another request committed first) it reloads and reconciles again,
+ * so concurrent turns are all kept, in commit order.
  */
 export async function commitTurn(
   deps: TurnDeps,
   sessionKey: string,
-  messages: ChatMessage[],
-  model: string,
+  request: { messages: ChatMessage[]; model: string; memory: MemoryConfig },
   first: TurnState,
   reply: StoredMessage,
+  accounting: TurnAccounting,
   options: { attempts?: number } = {},
 ): Promise<SessionMeta> {
   const attempts = options.attempts ?? 8;
   let state = first;
   for (let attempt = 1; ; attempt++) {
+    const append = [...state.fresh, reply];
     const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, {
       keep: state.reconciliation.keep,
-      append: [...state.fresh, reply],
+      append,
+      memory: nextMemory(state, append, accounting, request.memory),
     });
     if (result.ok) return result.meta;
     if (attempt >= attempts) throw new Error(`session ${sessionKey}: gave up after ${attempts} conflicting commits`);
     await sleep(Math.random() * 5 * attempt);
-    state = await loadTurn(deps, sessionKey, messages, model);
+    state = await loadTurn(deps, sessionKey, request.messages, request.model, request.memory);
   }
 }
 
-async function readRange(
+function nextMemory(state: TurnState, append: StoredMessage[], accounting: TurnAccounting, config: MemoryConfig): SessionMemory {
+  const base = state.meta?.memory ?? emptyMemory();
+  const keep = state.reconciliation.keep;
+  const forkedBelowArchive = base.summary !== undefined && state.summary === undefined;
+  const indexed = append.map((stored, offset) => ({ stored, index: keep + offset }));
+  const usage = base.usage;
+  return {
+    ...base,
+    // A fork below the summary invalidates it and the archive index built with it.
+    summary: state.summary,
+    recall: forkedBelowArchive ? { docs: 0, length: 0 } : base.recall,
+    facts: mergeFacts(
+      Object.fromEntries(Object.entries(base.facts).filter(([, fact]) => fact.index < keep)),
+      extractFacts(indexed, config.facts.extractors),
+    ),
+    tokens: state.storedTokens + append.reduce((total, stored) => total + stored.tokens, 0),
+    usage: {
+      ...usage,
+      requests: usage.requests + 1,
+      baselineTokens: usage.baselineTokens + accounting.baselineTokens,
+      sentTokens: usage.sentTokens + accounting.sentTokens,
+      providerPromptTokens: usage.providerPromptTokens + (accounting.providerPromptTokens ?? 0),
+      providerCachedTokens: usage.providerCachedTokens + (accounting.providerCachedTokens ?? 0),
+      completionTokens: usage.completionTokens + (accounting.completionTokens ?? 0),
+    },
+  };
+}
+
+/** The summary, unless the client forked below the point it covers (then it describes a history that is gone). */
+function validSummary(meta: SessionMeta | undefined, keep: number): Summary | undefined {
+  const summary = meta?.memory.summary;
+  return summary && summary.upTo <= keep ? summary : undefined;
+}
+
+const WINDOW_PAGE = 64;
+
+/**
+ * The newest stored messages in [floor, keep), read a page at a time from the
+ * end until they cover the token budget and turn limit: bounded by the budget,
+ * not by the session's length.
+ */
+async function loadWindow(
+  store: SessionStore,
+  sessionKey: string,
+  meta: SessionMeta,
+  floor: number,
+  keep: number,
+  memory: MemoryConfig,
+  loaded: Map<number, StoredMessage>,
+): Promise<Indexed[]> {
+  const out: Indexed[] = [];
+  let tokens = 0;
+  let turns = 0;
+  let to = keep;
+  while (to > floor && tokens <= memory.budget.prompt_tokens && turns <= memory.window.max_turns) {
+    const from = Math.max(floor, to - WINDOW_PAGE);
+    const page = await readIndexed(store, sessionKey, meta, from, to, loaded);
+    for (let position = page.length - 1; position >= 0; position--) {
+      const item = page[position]!;
+      tokens += item.stored.tokens;
+      if (item.stored.message.role === 'user') turns++;
+    }
+    out.unshift(...page);
+    to = from;
+  }
+  return out;
+}
+
+async function readIndexed(
   store: SessionStore,
   sessionKey: string,
   meta: SessionMeta,
   from: number,
   to: number,
   loaded: Map<number, StoredMessage>,
-): Promise<StoredMessage[]> {
+): Promise<Indexed[]> {
   let missingFrom = from;
   while (missingFrom < to && loaded.has(missingFrom)) missingFrom++;
   let missingTo = to;
@@ -99,12 +201,18 @@ async function readRange(
     const slice = await store.readMessages(sessionKey, meta, missingFrom, missingTo);
     slice.forEach((message, offset) => loaded.set(missingFrom + offset, message));
   }
-  const out: StoredMessage[] = [];
+  const out: Indexed[] = [];
   for (let index = from; index < to; index++) {
-    const message = loaded.get(index);
-    if (message) out.push(message);
+    const stored = loaded.get(index);
+    if (stored) out.push({ index, stored });
   }
   return out;
+}
+
+function sumLoaded(loaded: Map<number, StoredMessage>, keep: number): number {
+  let total = 0;
+  for (let index = 0; index < keep; index++) total += loaded.get(index)?.tokens ?? 0;
+  return total;
 }
 
 function mergeRanges(ranges: Array<[number, number]>): Array<[number, number]> {

@@ -1,5 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { assemble, type AssembledPrompt } from '../memory/assemble.js';
+import { createHash } from 'node:crypto';
+import type { AssembledPrompt } from '../memory/assemble.js';
+import { foldCredentials } from '../memory/folds.js';
+import { buildPrompt } from '../memory/prompt.js';
 import { commitTurn, loadTurn, toStored } from '../memory/transcript.js';
 import { forwardRequestHeaders, upstreamTarget } from '../upstream/headers.js';
 import { chooseUpstream, type UpstreamChoice } from '../upstream/routing.js';
@@ -30,11 +33,12 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
 
     const body = parseChatBody(raw, req.headers['content-type']);
     const key = sessionKey(DEFAULT_TENANT, sessionId);
-    const state = await loadTurn(deps, key, body.messages, body.model);
-    const prompt = assemble(state, (message) => deps.tokenizer.countMessage(message, body.model));
+    const state = await loadTurn(deps, key, body.messages, body.model, config.memory);
+    const prompt = await buildPrompt(deps, key, state, body, config.memory);
     const route = chooseUpstream(config.upstream, body.model);
     const injectUsage = body.stream === true && route.injectStreamUsage && body.stream_options?.include_usage !== true;
-    const outbound = Buffer.from(JSON.stringify(outboundBody(body, prompt, injectUsage)));
+    const cacheKey = route.promptCacheKey && body.prompt_cache_key === undefined ? promptCacheKey(key) : undefined;
+    const outbound = Buffer.from(JSON.stringify(outboundBody(body, prompt, { injectUsage, cacheKey })));
 
     res.setHeader('X-Mnemo-Session', sessionId);
     res.setHeader('X-Mnemo-Memory', state.meta ? 'hit' : 'miss');
@@ -44,7 +48,21 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     const commit = async (reply: CapturedReply | undefined) => {
       if (!reply?.complete) return;
       try {
-        await commitTurn(deps, key, body.messages, body.model, state, toStored(reply.message, body.model, deps));
+        const meta = await commitTurn(
+          deps,
+          key,
+          { messages: body.messages, model: body.model, memory: config.memory },
+          state,
+          toStored(reply.message, body.model, deps),
+          {
+            baselineTokens: prompt.baselineTokens,
+            sentTokens: prompt.sentTokens,
+            providerPromptTokens: reply.usage?.prompt_tokens,
+            providerCachedTokens: reply.usage?.prompt_tokens_details?.cached_tokens,
+            completionTokens: reply.usage?.completion_tokens,
+          },
+        );
+        deps.folds.maybeSchedule(key, meta, foldCredentials(req.headers));
       } catch (error) {
         // The provider already answered (and billed); deliver the answer and say memory missed it.
         deps.logger.error({ err: error, session: hashId(sessionId) }, 'turn not committed');
@@ -61,10 +79,16 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
 }
 
 /** The request body with mnemo's messages in place of the client's. */
-function outboundBody(body: ChatBody, prompt: AssembledPrompt, injectUsage: boolean): ChatBody {
+function outboundBody(body: ChatBody, prompt: AssembledPrompt, options: { injectUsage: boolean; cacheKey?: string }): ChatBody {
   const out: ChatBody = { ...body, messages: prompt.messages.map((entry) => entry.message) };
-  if (injectUsage) out.stream_options = { ...body.stream_options, include_usage: true };
+  if (options.injectUsage) out.stream_options = { ...body.stream_options, include_usage: true };
+  if (options.cacheKey) out.prompt_cache_key = options.cacheKey;
   return out;
+}
+
+/** Same session → same key, so the provider routes its calls to one prompt cache; never the raw id. */
+function promptCacheKey(sessionKey: string): string {
+  return `mnemo-${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { UpstreamClient } from '../upstream/client.js';
+import type { FoldScheduler } from '../memory/folds.js';
 
 /** Everything the request path touches outside itself; built once in main, injected in tests. */
 export interface ProxyDeps {
@@ -13,6 +14,8 @@ export interface ProxyDeps {
   upstream: UpstreamClient;
   logger: Logger;
   now: () => number;
+  /** Background summary folds, scheduled after a turn commits. */
+  folds: FoldScheduler;
 }
 
 /** Session header names in lookup order. */

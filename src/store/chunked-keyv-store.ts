@@ -1,5 +1,6 @@
 import type Keyv from 'keyv';
 import type { StoredMessage } from '../memory/messages.js';
+import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { KeyLock } from './key-lock.js';
 import type { CommitResult, SessionMeta, SessionStore, TranscriptChange } from './types.js';
 
@@ -17,7 +18,11 @@ interface HeadRecord {
   gens: Array<[number, number]>;
   c: number;
   u: number;
+  mem?: SessionMemory;
 }
+
+/** The side record listing every aux name written, so deletion leaves nothing behind. */
+const AUX_INDEX = '_names';
 
 export interface ChunkedStoreOptions {
   backend: string;
@@ -73,6 +78,7 @@ export class ChunkedKeyvStore implements SessionStore {
       const { next, garbage } = await this.apply(sessionKey, current, change);
       next.v = current.v + 1;
       next.u = time;
+      if (change.memory) next.mem = change.memory;
       await this.keyv.set(headKey(sessionKey), next);
       if (garbage.length > 0) await this.keyv.deleteMany(garbage);
       const meta = toMeta(next);
@@ -85,9 +91,32 @@ export class ChunkedKeyvStore implements SessionStore {
     return this.lock.run(sessionKey, async () => {
       const head = await this.readHead(sessionKey);
       if (!head) return false;
-      await this.keyv.deleteMany([...this.chunkKeys(sessionKey, head, 0, head.sealed), headKey(sessionKey)]);
+      const auxNames = (await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? [];
+      await this.keyv.deleteMany([
+        ...this.chunkKeys(sessionKey, head, 0, head.sealed),
+        ...[...auxNames, AUX_INDEX].map((name) => auxKey(sessionKey, name)),
+        headKey(sessionKey),
+      ]);
       return true;
     });
+  }
+
+  async readAux<T>(sessionKey: string, names: string[]): Promise<Array<T | undefined>> {
+    if (names.length === 0) return [];
+    const values = await this.keyv.getMany<T>(names.map((name) => auxKey(sessionKey, name)));
+    return values.map((value) => value ?? undefined);
+  }
+
+  async writeAux(sessionKey: string, entries: Array<{ name: string; value: unknown }>): Promise<void> {
+    if (entries.length === 0) return;
+    // Register names first: a crash after this leaves names without records, never records without names.
+    await this.lock.run(`${sessionKey}#aux`, async () => {
+      const known = new Set((await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? []);
+      const before = known.size;
+      for (const { name } of entries) known.add(name);
+      if (known.size !== before) await this.keyv.set(auxKey(sessionKey, AUX_INDEX), [...known]);
+    });
+    await this.keyv.setMany(entries.map(({ name, value }) => ({ key: auxKey(sessionKey, name), value })));
   }
 
   async ping(): Promise<void> {
@@ -172,6 +201,10 @@ function headKey(sessionKey: string): string {
   return `s:{${sessionKey}}:head`;
 }
 
+function auxKey(sessionKey: string, name: string): string {
+  return `s:{${sessionKey}}:x:${name}`;
+}
+
 function chunkKey(sessionKey: string, index: number, gen: number): string {
   return `s:{${sessionKey}}:c:${index}:${gen}`;
 }
@@ -183,5 +216,5 @@ function generation(head: HeadRecord, index: number): number {
 }
 
 function toMeta(head: HeadRecord): SessionMeta {
-  return { version: head.v, count: head.n, createdAt: head.c, updatedAt: head.u };
+  return { version: head.v, count: head.n, createdAt: head.c, updatedAt: head.u, memory: head.mem ?? emptyMemory() };
 }

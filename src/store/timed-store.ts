@@ -18,6 +18,8 @@ export class TimedStore implements SessionStore {
   getMeta: SessionStore['getMeta'] = (key) => this.timed(() => this.inner.getMeta(key));
   readMessages: SessionStore['readMessages'] = (key, meta, from, to) => this.timed(() => this.inner.readMessages(key, meta, from, to));
   commit: SessionStore['commit'] = (key, version, change) => this.timed(() => this.inner.commit(key, version, change));
+  readAux: SessionStore['readAux'] = (key, names) => this.timed(() => this.inner.readAux(key, names));
+  writeAux: SessionStore['writeAux'] = (key, entries) => this.timed(() => this.inner.writeAux(key, entries));
   delete: SessionStore['delete'] = (key) => this.timed(() => this.inner.delete(key));
   ping: SessionStore['ping'] = () => this.timed(() => this.inner.ping());
   close: SessionStore['close'] = () => this.inner.close();

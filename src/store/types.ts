@@ -1,4 +1,5 @@
 import type { StoredMessage } from '../memory/messages.js';
+import type { SessionMemory } from '../memory/state.js';
 
 /** What a session's head record says about it; `version` is the compare-and-set token. */
 export interface SessionMeta {
@@ -6,12 +7,15 @@ export interface SessionMeta {
   count: number;
   createdAt: number;
   updatedAt: number;
+  memory: SessionMemory;
 }
 
 /** A turn's change to the transcript: keep the first `keep` messages, then add `append`. */
 export interface TranscriptChange {
   keep: number;
   append: StoredMessage[];
+  /** The session's memory after this change; unchanged when omitted. */
+  memory?: SessionMemory;
 }
 
 export type CommitResult = { ok: true; meta: SessionMeta } | { ok: false; reason: 'conflict' };
@@ -32,7 +36,10 @@ export interface SessionStore {
    * session that does not exist yet); otherwise reports a conflict and changes nothing.
    */
   commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult>;
-  /** Erases the session; false when there was nothing to erase. */
+  /** Side records of a session (recall postings…), stored under the session's hash tag. */
+  readAux<T>(sessionKey: string, names: string[]): Promise<Array<T | undefined>>;
+  writeAux(sessionKey: string, entries: Array<{ name: string; value: unknown }>): Promise<void>;
+  /** Erases the session and every side record it lists; false when there was nothing to erase. */
   delete(sessionKey: string): Promise<boolean>;
   /** Resolves when the backend answers; used by /readyz and at start. */
   ping(): Promise<void>;

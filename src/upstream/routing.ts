@@ -3,7 +3,10 @@ import type { Config } from '../config/schema.js';
 export interface UpstreamChoice {
   url: string;
   injectStreamUsage: boolean;
+  promptCacheKey: boolean;
 }
+
+const globs = new Map<string, RegExp>();
 
 /** The upstream serving `model`: the first matching route, else the default. */
 export function chooseUpstream(config: Config['upstream'], model: string | undefined): UpstreamChoice {
@@ -11,13 +14,20 @@ export function chooseUpstream(config: Config['upstream'], model: string | undef
   return {
     url: route?.url ?? config.url,
     injectStreamUsage: route?.inject_stream_usage ?? config.inject_stream_usage,
+    promptCacheKey: route?.prompt_cache_key ?? config.prompt_cache_key,
   };
 }
 
-function globMatch(pattern: string, value: string): boolean {
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${source}$`).test(value);
+/** Shell-style glob (`*`, `?`) match; compiled patterns are cached. */
+export function globMatch(pattern: string, value: string): boolean {
+  let compiled = globs.get(pattern);
+  if (!compiled) {
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
+    compiled = new RegExp(`^${source}$`);
+    globs.set(pattern, compiled);
+  }
+  return compiled.test(value);
 }

@@ -41,7 +41,9 @@ describe('/mnemo/sessions admin routes', () => {
       { role: 'user', content: "What's the estimated delivery date?" },
     ]);
     expect(preview.breakdown.map((entry: { block: string }) => entry.block)).toEqual(['instructions', 'history', 'history', 'new']);
-    expect(preview.tokens.sent).toBe(preview.breakdown.reduce((sum: number, entry: { tokens: number }) => sum + entry.tokens, 0));
+    const perMessage = preview.breakdown.reduce((sum: number, entry: { tokens: number }) => sum + entry.tokens, 0);
+    expect(preview.tokens.sent).toBe(perMessage + preview.tokens.reply_priming);
+    expect(Object.values(preview.tokens.by_block).reduce((a: number, b: any) => a + b, 0)).toBe(perMessage);
     expect(harness.provider.calls.length).toBe(callsBefore);
     expect((await (await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-1`)).json()).version).toBe(1);
   });

@@ -1,0 +1,107 @@
+import type { SessionMeta, SessionStore } from '../store/types.js';
+import { contentText, type StoredMessage } from './messages.js';
+
+/** [message index, term frequency, document length] */
+export type Posting = [number, number, number];
+
+// Okapi BM25 with the usual constants (Robertson & Zaragoza, 2009).
+const K1 = 1.2;
+const B = 0.75;
+const MAX_TERM_LENGTH = 40;
+const STOPWORDS = new Set(
+  (
+    'a an and are as at be but by can could did do does for from had has have how i if in into is it its me my no not of on or our ' +
+    'please so that the their them then there these they this to too was we were what whats when where which who why will with would ' +
+    'you your yes ok okay hi hello thanks thank s t'
+  ).split(' '),
+);
+
+/** Lower-cased word and number tokens, without stopwords; unicode letters count as word characters. */
+export function terms(text: string): string[] {
+  const out: string[] = [];
+  for (const match of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+    const term = match[0];
+    if (term.length > MAX_TERM_LENGTH || STOPWORDS.has(term)) continue;
+    out.push(term);
+  }
+  return out;
+}
+
+export function indexedText(stored: StoredMessage): string {
+  const calls = (stored.message.tool_calls ?? []).map((call) => `${call.function?.name ?? ''} ${call.function?.arguments ?? ''}`);
+  return [contentText(stored.message.content), ...calls].join(' ');
+}
+
+/**
+ * Adds newly archived messages to the session's inverted index: one side
+ * record per term, so a query reads only its own terms' postings — never the
+ * whole archive. Returns the statistics delta for the head.
+ */
+export async function indexArchived(
+  store: SessionStore,
+  sessionKey: string,
+  messages: Array<{ index: number; stored: StoredMessage }>,
+): Promise<{ docs: number; length: number }> {
+  const additions = new Map<string, Posting[]>();
+  let length = 0;
+  for (const { index, stored } of messages) {
+    const words = terms(indexedText(stored));
+    length += words.length;
+    const counts = new Map<string, number>();
+    for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
+    for (const [term, tf] of counts) {
+      const list = additions.get(term) ?? [];
+      list.push([index, tf, words.length]);
+      additions.set(term, list);
+    }
+  }
+  const reindexed = new Set(messages.map((message) => message.index));
+  const names = [...additions.keys()].map((term) => `t:${term}`);
+  const existing = await store.readAux<Posting[]>(sessionKey, names);
+  await store.writeAux(
+    sessionKey,
+    names.map((name, position) => {
+      const kept = (existing[position] ?? []).filter(([index]) => !reindexed.has(index));
+      return { name, value: [...kept, ...additions.get(name.slice(2))!] };
+    }),
+  );
+  return { docs: messages.length, length };
+}
+
+export interface RecallHit {
+  index: number;
+  score: number;
+}
+
+/** The archived messages (indices below `archivedUpTo`) that best match `query`, best first. */
+export async function searchArchive(
+  store: SessionStore,
+  sessionKey: string,
+  meta: SessionMeta,
+  query: string,
+  options: { topK: number; minScore: number; archivedUpTo: number },
+): Promise<RecallHit[]> {
+  const { docs, length } = meta.memory.recall;
+  const queryTerms = [...new Set(terms(query))];
+  if (docs === 0 || queryTerms.length === 0 || options.topK === 0) return [];
+  const postings = await store.readAux<Posting[]>(
+    sessionKey,
+    queryTerms.map((term) => `t:${term}`),
+  );
+  const averageLength = length / docs || 1;
+  const scores = new Map<number, number>();
+  for (const list of postings) {
+    const live = (list ?? []).filter(([index]) => index < options.archivedUpTo);
+    if (live.length === 0) continue;
+    const idf = Math.log(1 + (docs - live.length + 0.5) / (live.length + 0.5));
+    for (const [index, tf, documentLength] of live) {
+      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * documentLength) / averageLength));
+      scores.set(index, (scores.get(index) ?? 0) + score);
+    }
+  }
+  return [...scores.entries()]
+    .map(([index, score]) => ({ index, score }))
+    .filter((hit) => hit.score >= options.minScore)
+    .sort((a, b) => b.score - a.score || b.index - a.index)
+    .slice(0, options.topK);
+}
