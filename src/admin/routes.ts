@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import { NotFoundError } from '../errors.js';
 import type { AssembledMessage, Block } from '../memory/assemble.js';
 import { buildPrompt } from '../memory/prompt.js';
+import type { SessionMemory } from '../memory/state.js';
 import { REPLY_PRIMING } from '../tokenizer.js';
 import { loadTurn } from '../memory/transcript.js';
 import { parseChatBody } from '../proxy/chat-body.js';
@@ -27,6 +28,23 @@ export function adminRoutes(deps: ProxyDeps, options: { bodyLimit: number | stri
       created_at: meta.createdAt,
       updated_at: meta.updatedAt,
       message_count: meta.count,
+      summary: meta.memory.summary
+        ? {
+            text: meta.memory.summary.text,
+            tokens: meta.memory.summary.tokens,
+            covers_messages: meta.memory.summary.upTo,
+            at: meta.memory.summary.at,
+          }
+        : null,
+      facts: Object.values(meta.memory.facts).map((fact) => ({
+        name: fact.name,
+        value: fact.value,
+        scope: fact.scope,
+        source_message_id: fact.source,
+        at: fact.at,
+        history: fact.history,
+      })),
+      usage: snakeUsage(meta.memory),
       messages: messages.map((stored, index) => ({ index, id: stored.id, at: stored.at, tokens: stored.tokens, ...stored.message })),
     });
   });
@@ -75,4 +93,19 @@ function byBlock(messages: AssembledMessage[]): Record<Block, number> {
   const totals: Record<Block, number> = { instructions: 0, memory: 0, recall: 0, history: 0, new: 0 };
   for (const entry of messages) totals[entry.block] += entry.tokens;
   return totals;
+}
+
+function snakeUsage(memory: SessionMemory) {
+  const usage = memory.usage;
+  return {
+    requests: usage.requests,
+    stored_tokens: memory.tokens,
+    baseline_tokens: usage.baselineTokens,
+    sent_tokens: usage.sentTokens,
+    side_input_tokens: usage.sideInputTokens,
+    side_output_tokens: usage.sideOutputTokens,
+    provider_prompt_tokens: usage.providerPromptTokens,
+    provider_cached_tokens: usage.providerCachedTokens,
+    completion_tokens: usage.completionTokens,
+  };
 }

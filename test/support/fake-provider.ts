@@ -22,6 +22,8 @@ export type Reply = (call: ReceivedCall, res: ServerResponse) => void | Promise<
 export class FakeProvider {
   readonly calls: ReceivedCall[] = [];
   private readonly queue: Reply[] = [];
+  /** How summary calls are answered; tests swap it for slow or failing summarizers. */
+  summaryReply: Reply = (call, res) => defaultReply(call, res);
   private server?: Server;
   url = '';
 
@@ -42,8 +44,9 @@ export class FakeProvider {
     return this;
   }
 
+  /** The last chat completion that was not one of mnemo's summary calls. */
   get lastChat(): ReceivedCall {
-    const chats = this.calls.filter((call) => pathOf(call).endsWith('/chat/completions'));
+    const chats = this.calls.filter((call) => pathOf(call).endsWith('/chat/completions') && !isSummaryCall(call));
     const last = chats[chats.length - 1];
     if (!last) throw new Error('the fake provider received no chat completion');
     return last;
@@ -52,6 +55,11 @@ export class FakeProvider {
   reset(): void {
     this.calls.length = 0;
     this.queue.length = 0;
+    this.summaryReply = (call, res) => defaultReply(call, res);
+  }
+
+  get summaryCalls(): ReceivedCall[] {
+    return this.calls.filter(isSummaryCall);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -67,7 +75,8 @@ export class FakeProvider {
     const aborted = new Promise<void>((resolve) => res.on('close', () => !res.writableFinished && resolve()));
     const call: ReceivedCall = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, aborted };
     this.calls.push(call);
-    const reply = this.queue.shift() ?? defaultReply;
+    // Scripted replies are for the conversation; summary calls go to `summaryReply`.
+    const reply = isSummaryCall(call) ? this.summaryReply : (this.queue.shift() ?? defaultReply);
     await reply(call, res);
   }
 }
@@ -82,7 +91,39 @@ function pathOf(call: ReceivedCall): string {
   return call.path.split('?')[0]!;
 }
 
+/** True for mnemo's own summary calls (they carry the summarizer prompt). */
+export function isSummaryCall(call: ReceivedCall): boolean {
+  const first = call.body?.messages?.[0]?.content;
+  return typeof first === 'string' && first.startsWith('You maintain the running memory');
+}
+
+/**
+ * A deterministic stand-in for an LLM summary: the previous summary plus every
+ * line of the new turns that carries a number or a capitalised name, cut to fit.
+ */
+export function fakeSummary(call: ReceivedCall): string {
+  const input: string = call.body.messages[1].content;
+  const [previousPart, turnsPart = ''] = input.split('\n\nNew turns:\n');
+  const previous = previousPart!.replace('Existing summary:\n', '').replace('(none)', '').trim();
+  const notes = turnsPart
+    .split('\n')
+    .filter((line) => /\d|[A-Z][a-z]+ [A-Z][a-z]+/.test(line))
+    .map((line) => line.slice(0, 160));
+  const text = [previous, ...notes].filter(Boolean).join('\n');
+  const limit = (call.body.max_tokens ?? 700) * 3;
+  return text.length > limit ? text.slice(text.length - limit) : text || 'Small talk only.';
+}
+
 export const defaultReply: Reply = (call, res) => {
+  if (pathOf(call).endsWith('/chat/completions') && isSummaryCall(call)) {
+    const text = fakeSummary(call);
+    return json(
+      completion(
+        { content: text },
+        { prompt_tokens: Math.ceil(JSON.stringify(call.body).length / 4), completion_tokens: Math.ceil(text.length / 4), total_tokens: 0 },
+      ),
+    )(call, res);
+  }
   if (pathOf(call).endsWith('/chat/completions')) {
     const text = `Reply to: ${lastUserText(call.body)}`;
     return call.body?.stream ? streamText(text)(call, res) : json(completion({ content: text }))(call, res);

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { assemble } from '../../src/memory/assemble.js';
+import { emptyMemory } from '../../src/memory/state.js';
+import { a, call, indexed, input, memoryConfig, result, stored, u } from './helpers.js';
+
+const conversation = (turns: number) =>
+  indexed(Array.from({ length: turns }, (_, turn) => [u(`question ${turn} `.repeat(20)), a(`answer ${turn} `.repeat(20))]).flat());
+const roles = (prompt: ReturnType<typeof assemble>) => prompt.messages.map((entry) => `${entry.block}:${entry.message.role}`);
+
+describe('assemble', () => {
+  it('orders the prompt: instructions, memory, window, recall, new', () => {
+    const memory = {
+      ...emptyMemory(),
+      summary: { text: 'User asked about order 7890.', tokens: 8, upTo: 2, foldedTokens: 50, lastId: 'x', at: 0 },
+    };
+    const prompt = assemble(
+      input({
+        instructions: [{ role: 'system', content: 'Be helpful.' }],
+        window: indexed([u('recent question'), a('recent answer')], 2),
+        recalled: indexed([u('old question about shipping')], 0),
+        memory,
+        fresh: [stored(u('shipping status?'), 9)],
+      }),
+    );
+    expect(roles(prompt)).toEqual([
+      'instructions:system',
+      'memory:system',
+      'history:user',
+      'history:assistant',
+      'recall:system',
+      'new:user',
+    ]);
+    expect(prompt.messages[1]!.message.content).toContain('User asked about order 7890.');
+    expect(prompt.messages[4]!.message.content).toMatch(/\[2026-11-01 00:00\] user: old question about shipping/);
+  });
+
+  it('can put recalled turns before the window instead', () => {
+    const prompt = assemble(
+      input({
+        window: indexed([u('w'), a('w')], 5),
+        recalled: indexed([u('old shipping question')]),
+        config: memoryConfig({ recall: { position: 'before_window' } }),
+      }),
+    );
+    expect(roles(prompt)).toEqual(['recall:system', 'history:user', 'history:assistant', 'new:user']);
+  });
+
+  it('never exceeds the context window minus the reserve, even when tiny', () => {
+    const window = conversation(50);
+    for (const contextWindow of [300, 600, 1_000, 2_500]) {
+      const prompt = assemble(
+        input({ window, contextWindow, completionReserve: 100, instructions: [{ role: 'system', content: 'Be brief.' }] }),
+      );
+      expect(prompt.sentTokens).toBeLessThanOrEqual(contextWindow - 100);
+      expect(prompt.messages[0]!.message.content).toBe('Be brief.');
+      expect(prompt.messages.at(-1)!.message.content).toBe('new question');
+    }
+  });
+
+  it('keeps within the configured prompt budget and keeps the newest turns', () => {
+    const window = conversation(50);
+    const prompt = assemble(input({ window, config: memoryConfig({ budget: { prompt_tokens: 1_000 } }) }));
+    const history = prompt.messages.filter((entry) => entry.block === 'history');
+    expect(history.reduce((total, entry) => total + entry.tokens, 0)).toBeLessThanOrEqual(1_000);
+    expect(history.at(-1)!.message.content).toBe(window.at(-1)!.stored.message.content);
+    expect(prompt.baselineTokens).toBeGreaterThan(prompt.sentTokens);
+  });
+
+  it('forwards instructions and new messages unchanged when they alone overflow the window', () => {
+    const prompt = assemble(
+      input({ window: conversation(3), contextWindow: 50, completionReserve: 10, fresh: [stored(u('x '.repeat(200)))] }),
+    );
+    expect(prompt.overflow).toBe(true);
+    expect(roles(prompt)).toEqual(['new:user']);
+  });
+
+  it('never splits a tool call from its results', () => {
+    const window = indexed([u('where is my order'), call('c1'), result('c1', 'in transit '.repeat(30)), a('It is in transit.')]);
+    const groupCost = window[1]!.stored.tokens + window[2]!.stored.tokens;
+    const justUnder = window[3]!.stored.tokens + groupCost - 1;
+    const prompt = assemble(input({ window, config: memoryConfig({ budget: { prompt_tokens: justUnder } }) }));
+    const history = prompt.messages.filter((entry) => entry.block === 'history').map((entry) => entry.message.role);
+    expect(history).toEqual(['assistant']);
+    const roomy = assemble(input({ window, config: memoryConfig({ budget: { prompt_tokens: justUnder + 1 } }) }));
+    expect(roomy.messages.filter((entry) => entry.block === 'history').map((entry) => entry.message.role)).toEqual([
+      'assistant',
+      'tool',
+      'assistant',
+    ]);
+  });
+
+  it('limits the window to max_turns', () => {
+    const prompt = assemble(input({ window: conversation(10), config: memoryConfig({ window: { max_turns: 3 } }) }));
+    expect(prompt.messages.filter((entry) => entry.block === 'history')).toHaveLength(6);
+  });
+
+  it('shows facts only from messages the window no longer contains', () => {
+    const fact = (name: string, value: string, index: number) => ({
+      name,
+      value,
+      scope: 'session' as const,
+      source: `id-${index}`,
+      index,
+      at: index,
+      history: [],
+    });
+    const memory = { ...emptyMemory(), facts: { order_id: fact('order_id', '7890', 0), city: fact('city', 'Lyon', 40) } };
+    const prompt = assemble(input({ window: indexed([u('I live in Lyon'), a('ok')], 40), memory }));
+    expect(prompt.messages[0]!.message.content).toBe('[mnemo memory of this conversation]\n\nKnown facts:\norder_id: 7890');
+  });
+});

@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { terms } from '../../src/memory/recall.js';
+import { startHarness, system, user, type Harness } from '../support/harness.js';
+
+describe('recall of archived turns', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ memory: { summary: { trigger_tokens: 300 }, window: { keep_tokens: 150 } } });
+    // The summarizer here keeps nothing, so only recall can bring the detail back.
+    harness.provider.summaryReply = async (call, res) => {
+      const { completion, json } = await import('../support/fake-provider.js');
+      return json(completion({ content: 'The user chatted about several topics.' }))(call, res);
+    };
+    const filler = ['weather in spring', 'favourite books', 'music for running', 'coffee brewing', 'garden tools', 'board games'];
+    await harness.chat('recall-1', { messages: [user('The spare key is hidden under the blue flowerpot by the kitchen door.')] });
+    for (let turn = 0; turn < 30; turn++) {
+      await (
+        await harness.chat('recall-1', { messages: [user(`Let us talk about ${filler[turn % filler.length]} for a while, turn ${turn}.`)] })
+      ).text();
+      await harness.mnemo.folds.drain();
+    }
+  }, 60_000);
+  afterAll(() => harness.close());
+
+  it('adds the relevant archived turn, with its date, when the new message asks about it', async () => {
+    await harness.chat('recall-1', { messages: [system('Be brief.'), user('Where did I say the spare key is hidden?')] });
+    const messages = harness.provider.lastChat.body.messages;
+    const recall = messages.find((message: { content: string }) => message.content.startsWith('[mnemo recall]'));
+    expect(recall.content).toMatch(/\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] user: The spare key is hidden under the blue flowerpot/);
+    // Late in the prompt: right before the new message, after the cache-stable prefix.
+    expect(messages.indexOf(recall)).toBe(messages.length - 2);
+  });
+
+  it('adds nothing when the new message is unrelated', async () => {
+    await harness.chat('recall-1', { messages: [user('Quantum chromodynamics?')] });
+    expect(JSON.stringify(harness.provider.lastChat.body.messages)).not.toContain('[mnemo recall]');
+  });
+
+  it('tokenizes words and numbers, dropping stopwords', () => {
+    expect(terms("What's the status of order #7890, Zoë?")).toEqual(['status', 'order', '7890', 'zoë']);
+  });
+});
+
+describe('a stable prompt prefix between folds', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ memory: { summary: { trigger_tokens: 400 }, window: { keep_tokens: 100 } } });
+  });
+  afterAll(() => harness.close());
+
+  it('keeps instructions + memory block byte-identical until the next fold, and sends prompt_cache_key', async () => {
+    const prefixes: string[] = [];
+    const folds: number[] = [];
+    for (let turn = 0; turn < 30; turn++) {
+      await (
+        await harness.chat('prefix-1', {
+          messages: [system('You are a support bot.'), user(`Question ${turn} about parcel ${4000 + turn} and its route.`)],
+        })
+      ).text();
+      await harness.mnemo.folds.drain();
+      const body = harness.provider.lastChat.body;
+      expect(body.prompt_cache_key).toMatch(/^mnemo-[\w-]{24}$/);
+      prefixes.push(JSON.stringify(body.messages.slice(0, 2)));
+      folds.push(harness.provider.summaryCalls.length);
+    }
+    // The prefix changes only on turns right after a fold landed.
+    for (let turn = 1; turn < prefixes.length; turn++) {
+      if (folds[turn - 1] === folds[turn - 2]) expect(prefixes[turn], `turn ${turn}`).toBe(prefixes[turn - 1]);
+    }
+    const distinct = new Set(prefixes).size;
+    expect(distinct).toBeLessThan(prefixes.length / 3);
+  });
+});
