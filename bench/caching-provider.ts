@@ -26,7 +26,14 @@ export class CachingProvider {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        const call = { body, headers: req.headers, path: req.url ?? '', method: req.method ?? '', raw: Buffer.alloc(0), aborted: Promise.resolve() } as ReceivedCall;
+        const call = {
+          body,
+          headers: req.headers,
+          path: req.url ?? '',
+          method: req.method ?? '',
+          raw: Buffer.alloc(0),
+          aborted: Promise.resolve(),
+        } as ReceivedCall;
         const reply = isSummaryCall(call) ? fakeSummary(call) : replyText(body);
         const usage = this.bill(body, reply, isSummaryCall(call));
         const payload = JSON.stringify({
@@ -53,14 +60,16 @@ export class CachingProvider {
 
   private bill(body: { messages: Array<{ role: string; content: unknown }>; prompt_cache_key?: string }, reply: string, summary: boolean) {
     const bucket = body.prompt_cache_key ?? 'org';
-    let hash: Hash = createHash('sha1').update(bucket);
+    const hash: Hash = createHash('sha1').update(bucket);
     let total = 0;
     let cached = 0;
     let pending = 0;
     const boundaries: string[] = [];
     for (const message of body.messages) {
-      const tokens = this.tokens(`${message.role}\n${typeof message.content === 'string' ? message.content : JSON.stringify(message.content)}\n`);
-      for (let offset = 0; offset < tokens.length; ) {
+      const tokens = this.tokens(
+        `${message.role}\n${typeof message.content === 'string' ? message.content : JSON.stringify(message.content)}\n`,
+      );
+      for (let offset = 0; offset < tokens.length;) {
         const take = Math.min(128 - pending, tokens.length - offset);
         hash.update(Buffer.from(tokens.buffer, tokens.byteOffset + offset * 4, take * 4));
         pending += take;
@@ -89,7 +98,12 @@ export class CachingProvider {
       this.totals.completion += completion;
       this.lastPromptText = JSON.stringify(body.messages);
     }
-    return { prompt_tokens: total, completion_tokens: completion, total_tokens: total + completion, prompt_tokens_details: { cached_tokens: cached } };
+    return {
+      prompt_tokens: total,
+      completion_tokens: completion,
+      total_tokens: total + completion,
+      prompt_tokens_details: { cached_tokens: cached },
+    };
   }
 
   private tokens(text: string): Uint32Array {

@@ -52,7 +52,10 @@ async function run(turns: number, mode: Mode): Promise<Row> {
   let present = 0;
   for (let turn = 0; turn < turns; turn++) {
     const question = { role: 'user', content: userMessage(turn, turns) };
-    const messages = mode === 'mnemo stateless' ? [{ role: 'system', content: SYSTEM }, question] : [{ role: 'system', content: SYSTEM }, ...history, question];
+    const messages =
+      mode === 'mnemo stateless'
+        ? [{ role: 'system', content: SYSTEM }, question]
+        : [{ role: 'system', content: SYSTEM }, ...history, question];
     const response = await fetch(`${base}/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', ...(mnemo && { 'x-session-id': `bench-${turns}` }) },
@@ -118,7 +121,9 @@ async function main() {
     'Targets on conversations of 400+ turns (through mnemo):',
     `- tokens sent ≤ 30% of baseline: ${target(long.every((row) => row.sent / row.baseline <= 0.3))} (worst ${percent(Math.max(...long.map((row) => row.sent / row.baseline)))})`,
     `- cache-weighted cost ≤ 1.0× the direct full-history client (aim 0.6×): ${target(
-      long.every((row) => row.cost <= rows.find((candidate) => candidate.turns === row.turns && candidate.mode === 'direct full-history')!.cost),
+      long.every(
+        (row) => row.cost <= rows.find((candidate) => candidate.turns === row.turns && candidate.mode === 'direct full-history')!.cost,
+      ),
     )} (worst ${Math.max(...long.map((row) => row.cost / rows.find((candidate) => candidate.turns === row.turns && candidate.mode === 'direct full-history')!.cost)).toFixed(2)}×)`,
     `- ≥ 90% of planted facts present when asked: ${target(long.every((row) => row.factsPresent >= 0.9))} (worst ${percent(Math.min(...long.map((row) => row.factsPresent)))})`,
     '',

@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG_PATH } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { FoldScheduler, type FoldEvent } from './memory/folds.js';
 import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
+import { UpstreamEmbedder, type Embedder } from './memory/embeddings.js';
 import { createLogger } from './logger.js';
 import { createApp } from './server.js';
 import { createStore, redactUrl } from './store/factory.js';
@@ -24,6 +25,7 @@ export interface MnemoOptions {
   upstream?: UpstreamClient;
   tokenizer?: Tokenizer;
   summarizer?: Summarizer;
+  embedder?: Embedder;
   now?: () => number;
   onFold?: (event: FoldEvent) => void;
 }
@@ -49,7 +51,9 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const holder = new ConfigHolder(config, options.configSource, logger);
   const tokenizer = options.tokenizer ?? new TiktokenTokenizer();
   const now = options.now ?? Date.now;
+  const embedder = options.embedder ?? new UpstreamEmbedder(upstream, () => holder.current().upstream.url);
   const folds = new FoldScheduler({
+    embedder,
     store,
     tokenizer,
     summarizer: options.summarizer ?? new UpstreamSummarizer(upstream, () => holder.current().upstream.url),
@@ -59,7 +63,10 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     onFold: options.onFold,
   });
   let accepting = true;
-  const app = createApp({ config: holder.current, store, tokenizer, upstream, logger, now, folds }, { accepting: () => accepting });
+  const app = createApp(
+    { config: holder.current, store, tokenizer, upstream, logger, now, folds, embedder },
+    { accepting: () => accepting },
+  );
   const server = app.listen(config.server.port, config.server.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import { NotFoundError } from '../errors.js';
 import type { AssembledMessage, Block } from '../memory/assemble.js';
 import { buildPrompt } from '../memory/prompt.js';
+import { foldCredentials } from '../memory/folds.js';
 import type { SessionMemory } from '../memory/state.js';
 import { REPLY_PRIMING } from '../tokenizer.js';
 import { loadTurn } from '../memory/transcript.js';
@@ -63,7 +64,7 @@ export function adminRoutes(deps: ProxyDeps, options: { bodyLimit: number | stri
     const key = sessionKey(DEFAULT_TENANT, id);
     const memory = deps.config().memory;
     const state = await loadTurn(deps, key, body.messages, body.model, memory);
-    const prompt = await buildPrompt(deps, key, state, body, memory);
+    const prompt = await buildPrompt(deps, key, state, body, memory, foldCredentials(req.headers));
     res.json({
       object: 'mnemo.preview',
       session: id,

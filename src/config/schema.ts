@@ -137,8 +137,23 @@ const memorySchema = z.strictObject({
   recall: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** bm25: lexical, local, no extra calls. */
-      method: z.enum(['bm25']).default('bm25'),
+      /**
+       * bm25: lexical, local, no extra calls. embeddings: semantic, through the upstream's
+       * /v1/embeddings (archived turns embedded at fold time; the new message on the request
+       * path, falling back to bm25 if that call fails or times out).
+       */
+      method: z.enum(['bm25', 'embeddings']).default('bm25'),
+      embeddings: z
+        .strictObject({
+          model: z.string().default('text-embedding-3-small'),
+          /** Vector size requested from the provider (text-embedding-3-* can shorten); smaller = less storage. */
+          dimensions: z.number().int().positive().default(256),
+          /** Bound on the request-path call that embeds the new message. */
+          timeout_ms: z.number().int().positive().default(2_000),
+          /** Minimum cosine similarity for a message to be recalled. */
+          min_similarity: z.number().min(-1).max(1).default(0.35),
+        })
+        .prefault({}),
       /** Most archived messages added per request. */
       top_k: z.number().int().min(0).default(4),
       /** Tokens for recalled messages. */

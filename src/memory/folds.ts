@@ -5,13 +5,17 @@ import type { Tokenizer } from '../tokenizer.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
 import { indexArchived } from './recall.js';
+
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
+import { packSegment, type Embedder } from './embeddings.js';
+import { indexedText } from './recall.js';
 
 export interface FoldDeps {
   store: SessionStore;
   tokenizer: Tokenizer;
   summarizer: Summarizer;
+  embedder: Embedder;
   logger: Logger;
   now: () => number;
   memory: () => MemoryConfig;
@@ -117,6 +121,10 @@ export class FoldScheduler {
       if (signal.aborted) throw signal.reason;
       const archived = plan.turns.map((stored, offset) => ({ stored, index: plan.from + offset }));
       const stats = config.recall.enabled ? await indexArchived(this.deps.store, sessionKey, archived) : { docs: 0, length: 0 };
+      const segment =
+        config.recall.enabled && config.recall.method === 'embeddings'
+          ? await this.embedArchived(sessionKey, archived, credentials, signal)
+          : undefined;
       const last = plan.turns[plan.turns.length - 1]!;
       const summary: Summary = {
         text: result.text,
@@ -137,10 +145,14 @@ export class FoldScheduler {
         ...memory,
         summary,
         facts: mergeFacts(memory.facts, llmFacts),
-        recall: { docs: memory.recall.docs + stats.docs, length: memory.recall.length + stats.length },
+        recall: {
+          docs: memory.recall.docs + stats.docs,
+          length: memory.recall.length + stats.length,
+          segments: segment ? [...(memory.recall.segments ?? []), segment.name] : memory.recall.segments,
+        },
         usage: {
           ...memory.usage,
-          sideInputTokens: memory.usage.sideInputTokens + result.usage.input,
+          sideInputTokens: memory.usage.sideInputTokens + result.usage.input + (segment?.inputTokens ?? 0),
           sideOutputTokens: memory.usage.sideOutputTokens + result.usage.output,
         },
       }));
@@ -153,6 +165,32 @@ export class FoldScheduler {
       this.deps.logger.warn({ err: error, retryInMs: delay }, 'summary fold failed; nothing changed');
       event('failed');
     }
+  }
+
+  /** Embeds the archived messages into one side record; its name joins the head only if the fold commits. */
+  private async embedArchived(
+    sessionKey: string,
+    archived: Array<{ stored: StoredMessage; index: number }>,
+    credentials: FoldCredentials,
+    signal: AbortSignal,
+  ): Promise<{ name: string; inputTokens: number }> {
+    const options = this.deps.memory().recall.embeddings;
+    const result = await this.deps.embedder.embed(
+      archived.map(({ stored }) => indexedText(stored).slice(0, 8_000) || ' '),
+      options,
+      { headers: credentials, signal },
+    );
+    const name = `e:${archived[0]!.index}`;
+    await this.deps.store.writeAux(sessionKey, [
+      {
+        name,
+        value: packSegment(
+          archived.map(({ index }) => index),
+          result.vectors,
+        ),
+      },
+    ]);
+    return { name, inputTokens: result.inputTokens };
   }
 
   /**

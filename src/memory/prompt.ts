@@ -1,6 +1,8 @@
 import type { MemoryConfig } from '../config/schema.js';
 import type { Tokenizer } from '../tokenizer.js';
+import type { Logger } from 'pino';
 import type { SessionStore } from '../store/types.js';
+import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
 import { assemble, type AssembledPrompt, type Indexed } from './assemble.js';
 import { completionReserve, contextWindow } from './budget.js';
 import { contentText, type ChatMessage } from './messages.js';
@@ -15,12 +17,20 @@ export interface PromptRequest {
 }
 
 /** Recall (when there is an archive) and assembly under the budget: the lean prompt for this request. */
+export interface PromptDeps {
+  store: SessionStore;
+  tokenizer: Tokenizer;
+  embedder: Embedder;
+  logger: Logger;
+}
+
 export async function buildPrompt(
-  deps: { store: SessionStore; tokenizer: Tokenizer },
+  deps: PromptDeps,
   sessionKey: string,
   state: TurnState,
   body: PromptRequest,
   config: MemoryConfig,
+  credentials: Record<string, string | string[]> = {},
 ): Promise<AssembledPrompt> {
   const countMessage = (message: ChatMessage) => deps.tokenizer.countMessage(message, body.model);
   const countText = (text: string) => deps.tokenizer.count(text, body.model);
@@ -28,7 +38,7 @@ export async function buildPrompt(
     // Memory off: the whole kept history, as issue #2 forwarded it.
     return assemble({ ...base(state, countMessage, countText), memory: emptyMemory(), recalled: [], config: unbounded(config) });
   }
-  const recalled = await recall(deps.store, sessionKey, state, config);
+  const recalled = await recall(deps, sessionKey, state, config, credentials);
   return assemble({
     ...base(state, countMessage, countText),
     memory: { ...(state.meta?.memory ?? emptyMemory()), summary: state.summary },
@@ -61,23 +71,67 @@ function unbounded(config: MemoryConfig): MemoryConfig {
   };
 }
 
-async function recall(store: SessionStore, sessionKey: string, state: TurnState, config: MemoryConfig): Promise<Indexed[]> {
+async function recall(
+  deps: PromptDeps,
+  sessionKey: string,
+  state: TurnState,
+  config: MemoryConfig,
+  credentials: Record<string, string | string[]>,
+): Promise<Indexed[]> {
   const archivedUpTo = state.summary?.upTo ?? 0;
-  if (!config.recall.enabled || archivedUpTo === 0 || !state.meta) return [];
+  const meta = state.meta;
+  if (!config.recall.enabled || archivedUpTo === 0 || !meta) return [];
   const query = state.fresh
     .filter((stored) => stored.message.role === 'user' || stored.message.role === 'tool')
     .map((stored) => contentText(stored.message.content))
     .join(' ');
-  const hits = await searchArchive(store, sessionKey, state.meta, query, {
-    topK: config.recall.top_k,
-    minScore: config.recall.min_score,
-    archivedUpTo,
-  });
-  if (hits.length === 0) return [];
+  if (query.trim() === '') return [];
+  let indices: number[] | undefined;
+  if (config.recall.method === 'embeddings' && (meta.memory.recall.segments?.length ?? 0) > 0) {
+    try {
+      indices = await searchEmbeddings(deps, sessionKey, meta.memory.recall.segments!, query, config, credentials, archivedUpTo);
+    } catch (error) {
+      // Semantic recall is an upgrade, not a dependency: fall back to the lexical index.
+      deps.logger.warn({ err: error }, 'embedding recall failed; using bm25');
+    }
+  }
+  indices ??= (
+    await searchArchive(deps.store, sessionKey, meta, query, { topK: config.recall.top_k, minScore: config.recall.min_score, archivedUpTo })
+  ).map((hit) => hit.index);
   const out: Indexed[] = [];
-  for (const index of hits.map((hit) => hit.index).sort((a, b) => a - b)) {
-    const [stored] = await store.readMessages(sessionKey, state.meta, index, index + 1);
+  for (const index of indices.sort((a, b) => a - b)) {
+    const [stored] = await deps.store.readMessages(sessionKey, meta, index, index + 1);
     if (stored) out.push({ index, stored });
   }
   return out;
+}
+
+async function searchEmbeddings(
+  deps: PromptDeps,
+  sessionKey: string,
+  segments: string[],
+  query: string,
+  config: MemoryConfig,
+  credentials: Record<string, string | string[]>,
+  archivedUpTo: number,
+): Promise<number[]> {
+  const options = config.recall.embeddings;
+  const [embedded, records] = await Promise.all([
+    deps.embedder.embed([query], options, { headers: credentials, signal: AbortSignal.timeout(options.timeout_ms) }),
+    deps.store.readAux<EmbeddingSegment>(sessionKey, segments),
+  ]);
+  const target = embedded.vectors[0]!;
+  const scored: Array<{ index: number; score: number }> = [];
+  for (const record of records) {
+    if (!record) continue;
+    for (const { index, vector } of unpackSegment(record)) {
+      if (index >= archivedUpTo) continue;
+      const score = dot(target, vector);
+      if (score >= options.min_similarity) scored.push({ index, score });
+    }
+  }
+  return scored
+    .sort((a, b) => b.score - a.score)
+    .slice(0, config.recall.top_k)
+    .map((hit) => hit.index);
 }

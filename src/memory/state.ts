@@ -45,8 +45,8 @@ export interface SessionMemory {
   /** Tokens of the whole stored transcript. */
   tokens: number;
   usage: SessionUsage;
-  /** BM25 statistics over archived (folded) messages. */
-  recall: { docs: number; length: number };
+  /** BM25 statistics over archived (folded) messages; embedding segments when recall uses embeddings. */
+  recall: { docs: number; length: number; segments?: string[] };
 }
 
 export function emptyMemory(): SessionMemory {

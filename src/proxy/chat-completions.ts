@@ -34,7 +34,8 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     const body = parseChatBody(raw, req.headers['content-type']);
     const key = sessionKey(DEFAULT_TENANT, sessionId);
     const state = await loadTurn(deps, key, body.messages, body.model, config.memory);
-    const prompt = await buildPrompt(deps, key, state, body, config.memory);
+    const credentials = foldCredentials(req.headers);
+    const prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
     const route = chooseUpstream(config.upstream, body.model);
     const injectUsage = body.stream === true && route.injectStreamUsage && body.stream_options?.include_usage !== true;
     const cacheKey = route.promptCacheKey && body.prompt_cache_key === undefined ? promptCacheKey(key) : undefined;
@@ -62,7 +63,7 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
             completionTokens: reply.usage?.completion_tokens,
           },
         );
-        deps.folds.maybeSchedule(key, meta, foldCredentials(req.headers));
+        deps.folds.maybeSchedule(key, meta, credentials);
       } catch (error) {
         // The provider already answered (and billed); deliver the answer and say memory missed it.
         deps.logger.error({ err: error, session: hashId(sessionId) }, 'turn not committed');

@@ -4,6 +4,7 @@ import type { SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import type { FoldScheduler } from '../memory/folds.js';
+import type { Embedder } from '../memory/embeddings.js';
 
 /** Everything the request path touches outside itself; built once in main, injected in tests. */
 export interface ProxyDeps {
@@ -16,6 +17,7 @@ export interface ProxyDeps {
   now: () => number;
   /** Background summary folds, scheduled after a turn commits. */
   folds: FoldScheduler;
+  embedder: Embedder;
 }
 
 /** Session header names in lookup order. */

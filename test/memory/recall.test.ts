@@ -71,3 +71,62 @@ describe('a stable prompt prefix between folds', () => {
     expect(distinct).toBeLessThan(prefixes.length / 3);
   });
 });
+
+describe('recall by embeddings', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({
+      memory: {
+        summary: { trigger_tokens: 300 },
+        window: { keep_tokens: 150 },
+        recall: { method: 'embeddings', embeddings: { min_similarity: 0.3 } },
+      },
+    });
+    harness.provider.summaryReply = async (call, res) => {
+      const { completion, json } = await import('../support/fake-provider.js');
+      return json(completion({ content: 'The user chatted about several topics.' }))(call, res);
+    };
+    const filler = ['weather in spring', 'favourite books', 'music for running', 'coffee brewing', 'garden tools', 'board games'];
+    await harness.chat('embed-1', { messages: [user('The spare key is hidden under the blue flowerpot by the kitchen door.')] });
+    for (let turn = 0; turn < 20; turn++) {
+      await (
+        await harness.chat('embed-1', { messages: [user(`Let us talk about ${filler[turn % filler.length]} for a while, turn ${turn}.`)] })
+      ).text();
+      await harness.mnemo.folds.drain();
+    }
+  }, 60_000);
+  afterAll(() => harness.close());
+
+  it('embeds archived turns at fold time and the new message per request, through /v1/embeddings', async () => {
+    const before = harness.provider.calls.filter((call) => call.path.endsWith('/embeddings')).length;
+    expect(before).toBeGreaterThan(0);
+    await harness.chat('embed-1', { messages: [user('Where is the spare key hidden?')] });
+    const embeddingCalls = harness.provider.calls.filter((call) => call.path.endsWith('/embeddings'));
+    expect(embeddingCalls.length).toBe(before + 1);
+    expect(embeddingCalls.at(-1)!.body).toMatchObject({
+      model: 'text-embedding-3-small',
+      dimensions: 256,
+      input: ['Where is the spare key hidden?'],
+    });
+    const recall = harness.provider.lastChat.body.messages.find((message: { content: string }) =>
+      message.content.startsWith('[mnemo recall]'),
+    );
+    expect(recall.content).toContain('blue flowerpot');
+  });
+
+  it('falls back to bm25 when the embeddings call fails', async () => {
+    const { json } = await import('../support/fake-provider.js');
+    // The next scripted reply answers the request-path embeddings call with a 500.
+    harness.provider.next(json({ error: { message: 'down', type: 'server_error', param: null, code: null } }, 500));
+    const response = await fetch(`${harness.mnemo.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-session-id': 'embed-1' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user('spare key flowerpot?')] }),
+    });
+    expect(response.status).toBe(200);
+    const recall = harness.provider.lastChat.body.messages.find((message: { content: string }) =>
+      message.content.startsWith('[mnemo recall]'),
+    );
+    expect(recall.content).toContain('blue flowerpot');
+  });
+});

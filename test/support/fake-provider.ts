@@ -128,6 +128,14 @@ export const defaultReply: Reply = (call, res) => {
     const text = `Reply to: ${lastUserText(call.body)}`;
     return call.body?.stream ? streamText(text)(call, res) : json(completion({ content: text }))(call, res);
   }
+  if (pathOf(call).endsWith('/embeddings') && call.body?.input) {
+    const inputs: string[] = Array.isArray(call.body.input) ? call.body.input : [call.body.input];
+    const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text, call.body.dimensions ?? 64) }));
+    return json({ object: 'list', data, model: call.body.model, usage: { prompt_tokens: inputs.join(' ').length / 4, total_tokens: 0 } })(
+      call,
+      res,
+    );
+  }
   if (pathOf(call).endsWith('/models')) return json({ object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model' }] })(call, res);
   return json({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }, 404)(call, res);
 };
@@ -216,4 +224,16 @@ export function streamParts(parts: Array<{ delayMs?: number; data: string }>): R
     { partsSent: 0 },
   );
   return reply;
+}
+
+/** A bag-of-words vector (hashed words, unit length): similar wording gives similar vectors. */
+export function fakeEmbedding(text: string, dimensions: number): number[] {
+  const vector = new Array<number>(dimensions).fill(0);
+  for (const word of text.toLowerCase().match(/[a-z0-9]{3,}/g) ?? []) {
+    let hash = 0;
+    for (const char of word) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+    vector[hash % dimensions]! += 1;
+  }
+  const norm = Math.sqrt(vector.reduce((total, value) => total + value * value, 0)) || 1;
+  return vector.map((value) => value / norm);
 }
