@@ -90,6 +90,13 @@ const memorySchema = z.strictObject({
       prompt_tokens: z.number().int().positive().default(6_000),
       /** Tokens kept free for the reply when the request sets no max_tokens / max_completion_tokens. */
       completion_reserve: z.number().int().min(0).default(4_096),
+      /** Per-model overrides of prompt_tokens / completion_reserve (glob on the model name; first match wins). */
+      models: z
+        .record(
+          z.string(),
+          z.strictObject({ prompt_tokens: z.number().int().positive().optional(), completion_reserve: z.number().int().min(0).optional() }),
+        )
+        .default({}),
     })
     .prefault({}),
   window: z

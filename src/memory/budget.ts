@@ -12,3 +12,12 @@ export function completionReserve(body: { max_tokens?: unknown; max_completion_t
   const asked = body.max_completion_tokens ?? body.max_tokens;
   return typeof asked === 'number' && Number.isFinite(asked) && asked > 0 ? asked : config.completion_reserve;
 }
+
+/** The budget section with the first matching per-model override applied. */
+export function budgetFor(model: string, config: MemoryConfig['budget']): MemoryConfig['budget'] {
+  const name = model.replace(/^.*\//, '');
+  for (const [pattern, override] of Object.entries(config.models)) {
+    if (globMatch(pattern, name)) return { ...config, ...override };
+  }
+  return config;
+}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { SessionStore } from '../store/types.js';
 import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
 import { assemble, type AssembledPrompt, type Indexed } from './assemble.js';
-import { completionReserve, contextWindow } from './budget.js';
+import { budgetFor, completionReserve, contextWindow } from './budget.js';
 import { contentText, type ChatMessage } from './messages.js';
 import { emptyMemory } from './state.js';
 import { searchArchive } from './recall.js';
@@ -39,13 +39,14 @@ export async function buildPrompt(
     return assemble({ ...base(state, countMessage, countText), memory: emptyMemory(), recalled: [], config: unbounded(config) });
   }
   const recalled = await recall(deps, sessionKey, state, config, credentials);
+  const budget = budgetFor(body.model, config.budget);
   return assemble({
     ...base(state, countMessage, countText),
     memory: { ...(state.meta?.memory ?? emptyMemory()), summary: state.summary },
     recalled,
-    contextWindow: contextWindow(body.model, config.budget),
-    completionReserve: completionReserve(body, config.budget),
-    config,
+    contextWindow: contextWindow(body.model, budget),
+    completionReserve: completionReserve(body, budget),
+    config: { ...config, budget },
   });
 }
 
