@@ -8,6 +8,9 @@ import type { Config } from './config/schema.js';
 import { FoldScheduler, type FoldEvent } from './memory/folds.js';
 import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
 import { UpstreamEmbedder, type Embedder } from './memory/embeddings.js';
+import { Metrics, providerName } from './metrics/metrics.js';
+import { callCost, priceFor } from './metrics/pricing.js';
+import { InstrumentedStore } from './store/instrumented-store.js';
 import { createLogger } from './logger.js';
 import { createApp } from './server.js';
 import { createStore, redactUrl } from './store/factory.js';
@@ -37,6 +40,7 @@ export interface RunningMnemo {
   logger: Logger;
   config: ConfigHolder;
   folds: FoldScheduler;
+  metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -45,7 +49,11 @@ export interface RunningMnemo {
 export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.log);
-  const store = options.store ?? (await createStore({ url: config.store.url, timeoutMs: config.store.timeout_ms }));
+  const metrics = new Metrics({ activeWindowMs: config.metrics.active_session_window_ms, now: options.now });
+  const store = new InstrumentedStore(
+    options.store ?? (await createStore({ url: config.store.url, timeoutMs: config.store.timeout_ms })),
+    metrics,
+  );
   const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
   const upstream = options.upstream ?? ownUpstream!;
   const holder = new ConfigHolder(config, options.configSource, logger);
@@ -60,11 +68,14 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     logger,
     now,
     memory: () => holder.current().memory,
-    onFold: options.onFold,
+    onFold: (event) => {
+      recordFold(metrics, holder.current(), event);
+      options.onFold?.(event);
+    },
   });
   let accepting = true;
   const app = createApp(
-    { config: holder.current, store, tokenizer, upstream, logger, now, folds, embedder },
+    { config: holder.current, store, tokenizer, upstream, logger, now, folds, embedder, metrics },
     { accepting: () => accepting },
   );
   const server = app.listen(config.server.port, config.server.host);
@@ -94,5 +105,20 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     await ownUpstream?.close();
     await store.close();
   };
-  return { url, server, store, logger, config: holder, folds, close };
+  return { url, server, store, logger, config: holder, folds, metrics, close };
+}
+
+/** Summary folds as metrics: outcome, duration, folded messages, and their side tokens and cost. */
+function recordFold(metrics: Metrics, config: Config, event: FoldEvent): void {
+  metrics.folds.inc({ outcome: event.outcome });
+  metrics.foldDuration.observe({ outcome: event.outcome }, event.durationMs / 1000);
+  metrics.foldedMessages.inc(event.foldedMessages);
+  const provider = providerName(config.upstream.url);
+  const summaryCost = callCost(priceFor(event.model, config.pricing), { input: event.usage.input, output: event.usage.output });
+  metrics.side({ model: event.model, provider, purpose: 'summary', ...event.usage, costUsd: summaryCost.prompt + summaryCost.completion });
+  if (event.embeddingTokens > 0) {
+    const model = config.memory.recall.embeddings.model;
+    const embeddingCost = callCost(priceFor(model, config.pricing), { input: event.embeddingTokens, output: 0 });
+    metrics.side({ model, provider, purpose: 'embedding', input: event.embeddingTokens, output: 0, costUsd: embeddingCost.prompt });
+  }
 }

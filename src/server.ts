@@ -4,6 +4,8 @@ import { errorMiddleware } from './errors.js';
 import { chatCompletions } from './proxy/chat-completions.js';
 import type { ProxyDeps } from './proxy/deps.js';
 import { passThrough } from './proxy/pass-through.js';
+import { requestObserver } from './metrics/http.js';
+import { metricsRoute } from './metrics/route.js';
 
 export interface AppOptions {
   /** Readiness beyond "store answers": false while shutting down. */
@@ -17,6 +19,7 @@ export function createApp(deps: ProxyDeps, options: AppOptions = {}): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  app.use(requestObserver(deps.metrics, deps.logger));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -33,6 +36,7 @@ export function createApp(deps: ProxyDeps, options: AppOptions = {}): Express {
     }
   });
 
+  app.get('/metrics', metricsRoute(deps));
   app.use('/mnemo', adminRoutes(deps, { bodyLimit: config.server.body_limit }));
   // Any path ending in /chat/completions, so Azure's /openai/deployments/{d}/chat/completions works too.
   app.post(/\/chat\/completions\/?$/, express.raw({ type: () => true, limit: config.server.body_limit }), chatCompletions(deps));

@@ -173,6 +173,36 @@ const memorySchema = z.strictObject({
     .prefault({}),
 });
 
+const price = z.strictObject({
+  /** USD per million uncached input tokens. */
+  input: z.number().min(0),
+  /** USD per million cached input tokens (defaults to `input`). */
+  cached_input: z.number().min(0).optional(),
+  /** USD per million output tokens. */
+  output: z.number().min(0),
+});
+
+/**
+ * OpenAI list prices in USD per million tokens, as published on openai.com/api/pricing
+ * (standard tier) when last checked in 2025-08. Override in YAML for your contract or provider.
+ */
+export const PRICES: Record<string, z.infer<typeof price>> = {
+  'gpt-4o-mini*': { input: 0.15, cached_input: 0.075, output: 0.6 },
+  'gpt-4o*': { input: 2.5, cached_input: 1.25, output: 10 },
+  'gpt-4.1-nano*': { input: 0.1, cached_input: 0.025, output: 0.4 },
+  'gpt-4.1-mini*': { input: 0.4, cached_input: 0.1, output: 1.6 },
+  'gpt-4.1*': { input: 2, cached_input: 0.5, output: 8 },
+  'gpt-5-nano*': { input: 0.05, cached_input: 0.005, output: 0.4 },
+  'gpt-5-mini*': { input: 0.25, cached_input: 0.025, output: 2 },
+  'gpt-5*': { input: 1.25, cached_input: 0.125, output: 10 },
+  'o4-mini*': { input: 1.1, cached_input: 0.275, output: 4.4 },
+  'o3-mini*': { input: 1.1, cached_input: 0.55, output: 4.4 },
+  'o3*': { input: 2, cached_input: 0.5, output: 8 },
+  'gpt-3.5-turbo*': { input: 0.5, output: 1.5 },
+  'text-embedding-3-small': { input: 0.02, output: 0 },
+  'text-embedding-3-large': { input: 0.13, output: 0 },
+};
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -239,6 +269,24 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   memory: memorySchema.prefault({}),
+  metrics: z
+    .strictObject({
+      /** Serve GET /metrics (Prometheus text format). */
+      enabled: z.boolean().default(true),
+      /** When set, /metrics requires `Authorization: Bearer <token>`. Env: MNEMO_METRICS_TOKEN. */
+      token: z.string().min(16).nullable().default(null),
+      /** A session counts as active for this long after its last request. */
+      active_session_window_ms: z.number().int().positive().default(900_000),
+    })
+    .prefault({}),
+  pricing: z
+    .strictObject({
+      /** The date the prices were last checked; shown nowhere but here, so readers know how stale they are. */
+      as_of: z.string().default('2025-08'),
+      /** Prices per model (glob, first match wins). Models without a price count tokens but no money. */
+      models: z.record(z.string(), price).default(PRICES),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -246,6 +294,7 @@ export type UpstreamRoute = z.infer<typeof upstreamRoute>;
 export type MemoryConfig = z.infer<typeof memorySchema>;
 export type PruningRule = z.infer<typeof pruningRule>;
 export type FactExtractor = z.infer<typeof factExtractor>;
+export type Price = z.infer<typeof price>;
 
 function isRegExp(source: string): boolean {
   try {

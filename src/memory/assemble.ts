@@ -22,6 +22,8 @@ export interface AssembledPrompt {
   baselineTokens: number;
   /** The context window was too small even for the client's own messages: they go as sent. */
   overflow: boolean;
+  /** Archived messages recalled into the prompt. */
+  recalled: number;
 }
 
 export interface Indexed {
@@ -75,6 +77,7 @@ export function assemble(input: AssemblyInput): AssembledPrompt {
   // Facts from messages the window no longer shows; recomputed once if the budget drops more.
   let memory = memoryMessage(input, firstIndex(candidates));
   let window = fitWindow(candidates, available - tokensOf(memory) - tokensOf(recall));
+  const recallEntry = recall && entry(recall.message, recall.tokens, 'recall');
   if (window.length < candidates.length) {
     memory = memoryMessage(input, firstIndex(window));
     window = fitWindow(candidates, available - tokensOf(memory) - tokensOf(recall));
@@ -82,10 +85,15 @@ export function assemble(input: AssemblyInput): AssembledPrompt {
   if (tokensOf(memory) + tokensOf(recall) > available) memory = undefined;
 
   const history = window.map((candidate) => entry(candidate.message, candidate.tokens, 'history'));
-  const recalled = recall ? [recall] : [];
+  const recalled = recallEntry ? [recallEntry] : [];
   const before = input.config.recall.position === 'before_window' ? recalled : [];
   const after = input.config.recall.position === 'before_new' ? recalled : [];
-  return finish([...instructions, ...(memory ? [memory] : []), ...before, ...history, ...after, ...fresh], baselineTokens, false);
+  return finish(
+    [...instructions, ...(memory ? [memory] : []), ...before, ...history, ...after, ...fresh],
+    baselineTokens,
+    false,
+    recall?.lines ?? 0,
+  );
 }
 
 function entry(message: ChatMessage, tokens: number, block: Block): AssembledMessage {
@@ -100,8 +108,8 @@ function tokensOf(message: AssembledMessage | undefined): number {
   return message?.tokens ?? 0;
 }
 
-function finish(messages: AssembledMessage[], baselineTokens: number, overflow: boolean): AssembledPrompt {
-  return { messages, sentTokens: sum(messages) + REPLY_PRIMING, baselineTokens, overflow };
+function finish(messages: AssembledMessage[], baselineTokens: number, overflow: boolean, recalled = 0): AssembledPrompt {
+  return { messages, sentTokens: sum(messages) + REPLY_PRIMING, baselineTokens, overflow, recalled };
 }
 
 function firstIndex(entries: WindowEntry[]): number {
@@ -157,7 +165,7 @@ function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMess
   return entry(message, input.countMessage(message), 'memory');
 }
 
-function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput): AssembledMessage | undefined {
+function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput): (AssembledMessage & { lines: number }) | undefined {
   if (recalled.length === 0 || budget <= 0) return undefined;
   const header = '[mnemo recall] Earlier messages from this conversation that may be relevant:';
   const lines: string[] = [];
@@ -171,7 +179,7 @@ function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput
   }
   if (lines.length === 0) return undefined;
   const message: ChatMessage = { role: 'system', content: [header, ...lines].join('\n') };
-  return entry(message, input.countMessage(message), 'recall');
+  return { ...entry(message, input.countMessage(message), 'recall'), lines: lines.length };
 }
 
 function recallText(stored: StoredMessage): string {

@@ -27,7 +27,10 @@ export interface FoldEvent {
   outcome: 'folded' | 'failed' | 'abandoned';
   durationMs: number;
   foldedMessages: number;
+  /** Summarizer tokens. */
   usage: { input: number; output: number };
+  /** Tokens sent to /v1/embeddings for recall. */
+  embeddingTokens: number;
   model: string;
 }
 
@@ -101,8 +104,15 @@ export class FoldScheduler {
   private async fold(sessionKey: string, credentials: FoldCredentials): Promise<void> {
     const config = this.deps.memory();
     const started = performance.now();
-    const event = (outcome: FoldEvent['outcome'], foldedMessages = 0, usage = { input: 0, output: 0 }) =>
-      this.deps.onFold?.({ outcome, durationMs: performance.now() - started, foldedMessages, usage, model: config.summary.model });
+    const event = (outcome: FoldEvent['outcome'], foldedMessages = 0, usage = { input: 0, output: 0 }, embeddingTokens = 0) =>
+      this.deps.onFold?.({
+        outcome,
+        durationMs: performance.now() - started,
+        foldedMessages,
+        usage,
+        embeddingTokens,
+        model: config.summary.model,
+      });
     try {
       const plan = await this.plan(sessionKey, config);
       if (!plan) return;
@@ -157,7 +167,7 @@ export class FoldScheduler {
         },
       }));
       this.backoff.delete(sessionKey);
-      event(committed ? 'folded' : 'abandoned', committed ? plan.turns.length : 0, result.usage);
+      event(committed ? 'folded' : 'abandoned', committed ? plan.turns.length : 0, result.usage, segment?.inputTokens ?? 0);
     } catch (error) {
       const previous = this.backoff.get(sessionKey)?.failures ?? 0;
       const delay = Math.min(config.summary.retry_base_ms * 2 ** previous, config.summary.retry_max_ms);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionStore, SessionMeta } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
-import { extractFacts, mergeFacts } from './facts.js';
+import { extractFacts, mergeFacts, type ExtractedFact } from './facts.js';
 import { isInstruction, messageHash, type ChatMessage, type StoredMessage } from './messages.js';
 import { rangesNeeded, reconcile, type Reconciliation, type StoredView } from './reconcile.js';
 import { emptyMemory, type SessionMemory, type Summary } from './state.js';
@@ -100,38 +100,38 @@ export async function commitTurn(
   reply: StoredMessage,
   accounting: TurnAccounting,
   options: { attempts?: number } = {},
-): Promise<SessionMeta> {
+): Promise<{ meta: SessionMeta; factsExtracted: number }> {
   const attempts = options.attempts ?? 8;
   let state = first;
   for (let attempt = 1; ; attempt++) {
     const append = [...state.fresh, reply];
+    const extracted = extractFacts(
+      append.map((stored, offset) => ({ stored, index: state.reconciliation.keep + offset })),
+      request.memory.facts.extractors,
+    );
     const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, {
       keep: state.reconciliation.keep,
       append,
-      memory: nextMemory(state, append, accounting, request.memory),
+      memory: nextMemory(state, append, extracted, accounting),
     });
-    if (result.ok) return result.meta;
+    if (result.ok) return { meta: result.meta, factsExtracted: extracted.length };
     if (attempt >= attempts) throw new Error(`session ${sessionKey}: gave up after ${attempts} conflicting commits`);
     await sleep(Math.random() * 5 * attempt);
     state = await loadTurn(deps, sessionKey, request.messages, request.model, request.memory);
   }
 }
 
-function nextMemory(state: TurnState, append: StoredMessage[], accounting: TurnAccounting, config: MemoryConfig): SessionMemory {
+function nextMemory(state: TurnState, append: StoredMessage[], extracted: ExtractedFact[], accounting: TurnAccounting): SessionMemory {
   const base = state.meta?.memory ?? emptyMemory();
   const keep = state.reconciliation.keep;
   const forkedBelowArchive = base.summary !== undefined && state.summary === undefined;
-  const indexed = append.map((stored, offset) => ({ stored, index: keep + offset }));
   const usage = base.usage;
   return {
     ...base,
     // A fork below the summary invalidates it and the archive index built with it.
     summary: state.summary,
     recall: forkedBelowArchive ? { docs: 0, length: 0 } : base.recall,
-    facts: mergeFacts(
-      Object.fromEntries(Object.entries(base.facts).filter(([, fact]) => fact.index < keep)),
-      extractFacts(indexed, config.facts.extractors),
-    ),
+    facts: mergeFacts(Object.fromEntries(Object.entries(base.facts).filter(([, fact]) => fact.index < keep)), extracted),
     tokens: state.storedTokens + append.reduce((total, stored) => total + stored.tokens, 0),
     usage: {
       ...usage,

@@ -1,38 +1,46 @@
-import type { Request, RequestHandler, Response } from 'express';
 import { createHash } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import { hashId } from '../logger.js';
 import type { AssembledPrompt } from '../memory/assemble.js';
 import { foldCredentials } from '../memory/folds.js';
 import { buildPrompt } from '../memory/prompt.js';
 import { commitTurn, loadTurn, toStored } from '../memory/transcript.js';
+import { requestFacts, type RequestFacts } from '../metrics/http.js';
+import { providerName, type StreamEnd } from '../metrics/metrics.js';
+import { callCost, priceFor, savedCost } from '../metrics/pricing.js';
+import type { UpstreamResponse } from '../upstream/client.js';
 import { forwardRequestHeaders, upstreamTarget } from '../upstream/headers.js';
 import { chooseUpstream, type UpstreamChoice } from '../upstream/routing.js';
-import type { UpstreamResponse } from '../upstream/client.js';
 import { parseChatBody, peekModel, type ChatBody } from './chat-body.js';
 import { sessionHeaders, type ProxyDeps } from './deps.js';
 import { DEFAULT_TENANT, readSessionId, sessionKey } from './identify.js';
-import { hashId } from '../logger.js';
 import type { CapturedReply } from './reply-capture.js';
-import { relayJson, relayStream, relayUnchanged, upstreamFailure } from './relay.js';
+import { relayJson, relayStream, relayUnchanged, upstreamFailure, type RelayHooks } from './relay.js';
 
 /**
  * POST …/chat/completions. The life of a call, top to bottom:
- * identify → load and reconcile → assemble → forward → capture → commit.
+ * identify → load and reconcile → assemble → forward → capture → commit → record.
  * Requests without a session header are forwarded byte for byte.
  */
 export function chatCompletions(deps: ProxyDeps): RequestHandler {
   return async (req, res) => {
     const config = deps.config();
+    const facts = requestFacts(res);
     const raw = req.body as Buffer;
     const sessionId = readSessionId(req.headers, sessionHeaders(config));
     if (sessionId === undefined) {
       res.setHeader('X-Mnemo-Memory', 'bypass');
+      facts.memory = 'bypass';
       const route = chooseUpstream(config.upstream, peekModel(raw));
-      await forward(deps, req, res, { body: raw, route }, async (upstream) => relayUnchanged(upstream, res));
+      await forward(deps, req, res, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
       return;
     }
 
     const body = parseChatBody(raw, req.headers['content-type']);
     const key = sessionKey(DEFAULT_TENANT, sessionId);
+    Object.assign(facts, { session: hashId(key), model: body.model, stream: body.stream === true });
+    deps.metrics.seen(facts.session!, deps.now());
+
     const state = await loadTurn(deps, key, body.messages, body.model, config.memory);
     const credentials = foldCredentials(req.headers);
     const prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
@@ -41,15 +49,17 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     const cacheKey = route.promptCacheKey && body.prompt_cache_key === undefined ? promptCacheKey(key) : undefined;
     const outbound = Buffer.from(JSON.stringify(outboundBody(body, prompt, { injectUsage, cacheKey })));
 
+    Object.assign(facts, { baselineTokens: prompt.baselineTokens, sentTokens: prompt.sentTokens, memory: state.meta ? 'hit' : 'miss' });
     res.setHeader('X-Mnemo-Session', sessionId);
-    res.setHeader('X-Mnemo-Memory', state.meta ? 'hit' : 'miss');
+    res.setHeader('X-Mnemo-Memory', facts.memory!);
     res.setHeader('X-Mnemo-Tokens-Baseline', String(prompt.baselineTokens));
     res.setHeader('X-Mnemo-Tokens-Sent', String(prompt.sentTokens));
 
+    let factsExtracted = 0;
     const commit = async (reply: CapturedReply | undefined) => {
       if (!reply?.complete) return;
       try {
-        const meta = await commitTurn(
+        const { meta, factsExtracted: extracted } = await commitTurn(
           deps,
           key,
           { messages: body.messages, model: body.model, memory: config.memory },
@@ -63,18 +73,25 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
             completionTokens: reply.usage?.completion_tokens,
           },
         );
+        factsExtracted = extracted;
         deps.folds.maybeSchedule(key, meta, credentials);
       } catch (error) {
         // The provider already answered (and billed); deliver the answer and say memory missed it.
-        deps.logger.error({ err: error, session: hashId(sessionId) }, 'turn not committed');
+        deps.logger.error({ err: error, session: facts.session }, 'turn not committed');
+        deps.metrics.memoryDegraded.inc({ reason: 'commit_failed' });
+        facts.memory = 'degraded';
         if (!res.headersSent) res.setHeader('X-Mnemo-Memory', 'degraded');
       }
     };
     const headers = { 'content-type': 'application/json' };
-    await forward(deps, req, res, { body: outbound, route, headers }, async (upstream) => {
-      if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res);
-      if (body.stream === true) await relayStream(upstream, res, { stripUsage: injectUsage }, commit);
-      else await relayJson(upstream, res, commit);
+    await forward(deps, req, res, { body: outbound, route, headers }, async (upstream, hooks) => {
+      if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res, hooks);
+      const reply =
+        body.stream === true
+          ? await relayStream(upstream, res, { stripUsage: injectUsage }, commit, hooks)
+          : await relayJson(upstream, res, commit, hooks);
+      if (body.stream === true) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
+      if (reply?.complete) recordTurn(deps, { body, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });
     });
   };
 }
@@ -92,23 +109,41 @@ function promptCacheKey(sessionKey: string): string {
   return `mnemo-${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`;
 }
 
+type TimedHooks = RelayHooks & { firstChunkMs?: number };
+
 /**
- * Calls the provider and hands the response to `relay`. A client that goes
- * away aborts the provider call, and nothing is committed for it.
+ * Calls the provider and hands the response to `relay`, timing the upstream
+ * part and setting X-Mnemo-Overhead-Ms (mnemo's own time so far) before the
+ * status line. A client that goes away aborts the provider call, and nothing
+ * is committed for it.
  */
 async function forward(
   deps: ProxyDeps,
   req: Request,
   res: Response,
   call: { body: Buffer; route: UpstreamChoice; headers?: Record<string, string> },
-  relay: (upstream: UpstreamResponse) => Promise<void>,
+  relay: (upstream: UpstreamResponse, hooks: TimedHooks) => Promise<void>,
 ): Promise<void> {
   const config = deps.config();
+  const facts = requestFacts(res);
   const controller = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) controller.abort(new Error('client disconnected'));
   };
   res.on('close', onClose);
+  const upstreamStarted = performance.now();
+  let upstreamEnded: number | undefined;
+  const hooks: TimedHooks = {
+    beforeHead: () => {
+      const upstreamMs = (upstreamEnded ?? performance.now()) - upstreamStarted;
+      res.setHeader('X-Mnemo-Overhead-Ms', (performance.now() - facts.started - upstreamMs).toFixed(2));
+    },
+    onFirstChunk: () => (hooks.firstChunkMs = performance.now() - upstreamStarted),
+    onUpstreamDone: () => {
+      upstreamEnded = performance.now();
+      facts.upstreamMs = upstreamEnded - upstreamStarted;
+    },
+  };
   let upstream: UpstreamResponse;
   try {
     upstream = await deps.upstream({
@@ -120,16 +155,62 @@ async function forward(
     });
   } catch (error) {
     res.off('close', onClose);
+    facts.upstreamMs = performance.now() - upstreamStarted;
     if (controller.signal.aborted) return;
     throw upstreamFailure(error, config.upstream.timeout_ms);
   }
   try {
-    await relay(upstream);
+    await relay(upstream, hooks);
   } catch (error) {
     upstream.discard();
+    facts.upstreamMs ??= performance.now() - upstreamStarted;
+    const reason: StreamEnd = controller.signal.aborted ? 'client_abort' : 'upstream_error';
+    if (facts.stream) deps.metrics.streamEnds.inc({ reason });
     if (controller.signal.aborted) return;
     throw res.headersSent ? error : upstreamFailure(error, config.upstream.timeout_ms);
   } finally {
     res.off('close', onClose);
   }
+}
+
+/** Token, cost and latency figures of a completed turn. */
+function recordTurn(
+  deps: ProxyDeps,
+  turn: {
+    body: ChatBody;
+    route: UpstreamChoice;
+    prompt: AssembledPrompt;
+    reply: CapturedReply;
+    facts: RequestFacts;
+    factsExtracted: number;
+    firstChunkMs?: number;
+  },
+): void {
+  const { body, prompt, reply } = turn;
+  const pricing = deps.config().pricing;
+  const price = priceFor(body.model, pricing);
+  const usage = reply.usage;
+  const cost = callCost(price, {
+    input: usage?.prompt_tokens ?? prompt.sentTokens,
+    cached: usage?.prompt_tokens_details?.cached_tokens,
+    output: usage?.completion_tokens ?? 0,
+  });
+  deps.metrics.turn({
+    model: body.model,
+    responseModel: reply.model,
+    provider: providerName(turn.route.url),
+    stream: body.stream === true,
+    baselineTokens: prompt.baselineTokens,
+    sentTokens: prompt.sentTokens,
+    providerPromptTokens: usage?.prompt_tokens,
+    cachedTokens: usage?.prompt_tokens_details?.cached_tokens,
+    completionTokens: usage?.completion_tokens,
+    upstreamSeconds: (turn.facts.upstreamMs ?? 0) / 1000,
+    firstChunkSeconds: turn.firstChunkMs === undefined ? undefined : turn.firstChunkMs / 1000,
+    costSavedUsd: savedCost(price, prompt.baselineTokens - prompt.sentTokens),
+    costPromptUsd: cost.prompt,
+    costCompletionUsd: cost.completion,
+    factsExtracted: turn.factsExtracted,
+    recalled: prompt.recalled,
+  });
 }

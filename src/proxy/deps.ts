@@ -5,6 +5,7 @@ import type { Tokenizer } from '../tokenizer.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import type { FoldScheduler } from '../memory/folds.js';
 import type { Embedder } from '../memory/embeddings.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /** Everything the request path touches outside itself; built once in main, injected in tests. */
 export interface ProxyDeps {
@@ -18,6 +19,7 @@ export interface ProxyDeps {
   /** Background summary folds, scheduled after a turn commits. */
   folds: FoldScheduler;
   embedder: Embedder;
+  metrics: Metrics;
 }
 
 /** Session header names in lookup order. */

@@ -6,12 +6,24 @@ import type { UpstreamResponse } from '../upstream/client.js';
 import { captureJsonReply, StreamCapture, type CapturedReply } from './reply-capture.js';
 import { UsageChunkFilter } from './sse-usage-filter.js';
 
+/** Moments of a relay the handler times and reacts to. */
+export interface RelayHooks {
+  /** Just before the status line goes out: the last chance to set headers. */
+  beforeHead?: () => void;
+  /** The first body bytes from the provider arrived. */
+  onFirstChunk?: () => void;
+  /** The provider's body has been read to its end. */
+  onUpstreamDone?: () => void;
+}
+
 /** Sends a provider response back unchanged (status, headers, body) — used for errors and bypass. */
-export async function relayUnchanged(upstream: UpstreamResponse, res: Response): Promise<void> {
+export async function relayUnchanged(upstream: UpstreamResponse, res: Response, hooks: RelayHooks = {}): Promise<void> {
+  hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
   for await (const chunk of upstream.body) {
     if (!res.write(chunk)) await drained(res);
   }
+  hooks.onUpstreamDone?.();
   res.end();
 }
 
@@ -23,13 +35,18 @@ export async function relayJson(
   upstream: UpstreamResponse,
   res: Response,
   beforeEnd: (reply: CapturedReply | undefined) => Promise<void>,
-): Promise<void> {
+  hooks: RelayHooks = {},
+): Promise<CapturedReply | undefined> {
   const chunks: Buffer[] = [];
   for await (const chunk of upstream.body) chunks.push(chunk);
+  hooks.onUpstreamDone?.();
   const body = Buffer.concat(chunks);
-  await beforeEnd(captureJsonReply(body));
+  const reply = captureJsonReply(body);
+  await beforeEnd(reply);
+  hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
   res.end(body);
+  return reply;
 }
 
 /**
@@ -44,12 +61,19 @@ export async function relayStream(
   res: Response,
   options: { stripUsage: boolean },
   beforeEnd: (reply: CapturedReply) => Promise<void>,
+  hooks: RelayHooks = {},
 ): Promise<CapturedReply> {
   const capture = new StreamCapture();
   const filter = options.stripUsage ? new UsageChunkFilter() : undefined;
+  hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: true }));
   res.flushHeaders();
+  let first = true;
   for await (const chunk of upstream.body) {
+    if (first) {
+      first = false;
+      hooks.onFirstChunk?.();
+    }
     capture.write(chunk);
     const out = filter ? filter.write(chunk) : chunk;
     if (out.length > 0 && !res.write(out)) await drained(res);
@@ -58,6 +82,7 @@ export async function relayStream(
     const rest = filter.flush();
     if (rest.length > 0) res.write(rest);
   }
+  hooks.onUpstreamDone?.();
   const reply = capture.result();
   await beforeEnd(reply);
   res.end();

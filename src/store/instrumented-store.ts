@@ -1,0 +1,40 @@
+import type { Metrics } from '../metrics/metrics.js';
+import type { SessionStore } from './types.js';
+
+/** Times every store call and counts failures and CAS conflicts, by operation and backend. */
+export class InstrumentedStore implements SessionStore {
+  constructor(
+    private readonly inner: SessionStore,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get backend(): string {
+    return this.inner.backend;
+  }
+
+  getMeta: SessionStore['getMeta'] = (key) => this.observe('get_meta', () => this.inner.getMeta(key));
+  readMessages: SessionStore['readMessages'] = (key, meta, from, to) =>
+    this.observe('read_messages', () => this.inner.readMessages(key, meta, from, to));
+  readAux: SessionStore['readAux'] = (key, names) => this.observe('read_aux', () => this.inner.readAux(key, names));
+  writeAux: SessionStore['writeAux'] = (key, entries) => this.observe('write_aux', () => this.inner.writeAux(key, entries));
+  delete: SessionStore['delete'] = (key) => this.observe('delete', () => this.inner.delete(key));
+  ping: SessionStore['ping'] = () => this.observe('ping', () => this.inner.ping());
+  close: SessionStore['close'] = () => this.inner.close();
+  commit: SessionStore['commit'] = async (key, version, change) => {
+    const result = await this.observe('commit', () => this.inner.commit(key, version, change));
+    if (!result.ok) this.metrics.commitConflicts.inc({ backend: this.backend });
+    return result;
+  };
+
+  private async observe<T>(op: string, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await call();
+    } catch (error) {
+      this.metrics.storeErrors.inc({ op, backend: this.backend });
+      throw error;
+    } finally {
+      this.metrics.storeDuration.observe({ op, backend: this.backend }, (performance.now() - started) / 1000);
+    }
+  }
+}
