@@ -13,6 +13,7 @@ export interface RequestFacts {
   baselineTokens?: number;
   sentTokens?: number;
   upstreamMs?: number;
+  provider?: string;
   memory?: string;
 }
 
@@ -50,7 +51,10 @@ export function requestObserver(metrics: Metrics | undefined, logger: Logger): R
       const status = res.headersSent ? res.statusCode : 499;
       metrics?.requests.inc({ route, status_class: `${Math.floor(status / 100)}xx`, stream });
       metrics?.requestDuration.observe({ route, stream }, totalMs / 1000);
-      if (facts.upstreamMs !== undefined) metrics?.overhead.observe({ route, stream }, Math.max(0, totalMs - facts.upstreamMs) / 1000);
+      if (facts.upstreamMs !== undefined) {
+        metrics?.overhead.observe({ route, stream }, Math.max(0, totalMs - facts.upstreamMs) / 1000);
+        metrics?.upstreamDuration.observe({ provider: facts.provider ?? 'unknown', stream }, facts.upstreamMs / 1000);
+      }
       if (route === 'health' || route === 'metrics') return;
       logger.info(
         {

@@ -123,14 +123,9 @@ export class Metrics {
     'backend',
   ]);
 
-  readonly folds = this.counter('mnemo_summary_folds_total', 'Summary folds by outcome: folded, failed, abandoned.', ['outcome']);
-  readonly foldDuration = this.histogram(
-    'mnemo_summary_fold_duration_seconds',
-    'Duration of summary folds.',
-    ['outcome'],
-    OPERATION_BUCKETS,
-  );
-  readonly foldedMessages = this.counter('mnemo_summary_folded_messages_total', 'Messages folded into summaries.', []);
+  readonly folds = this.counter('mnemo_folds_total', 'Summary folds by outcome: folded, failed, abandoned.', ['outcome']);
+  readonly foldDuration = this.histogram('mnemo_fold_duration_seconds', 'Duration of summary folds.', ['outcome'], OPERATION_BUCKETS);
+  readonly foldedMessages = this.counter('mnemo_folded_messages_total', 'Messages folded into summaries.', []);
   readonly factsExtracted = this.counter('mnemo_facts_extracted_total', 'Facts extracted from turns.', []);
   readonly recallHits = this.counter('mnemo_recall_hits_total', 'Archived messages recalled into prompts.', []);
 
@@ -149,6 +144,11 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these gauges *_total, which promtool rejects; their per-type
+    // siblings (nodejs_active_handles{type}, …) carry the same information.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
   }
 
   /** Marks a session active (keyed by a hash, never the raw id). */

@@ -131,6 +131,7 @@ async function forward(
     if (!res.writableFinished) controller.abort(new Error('client disconnected'));
   };
   res.on('close', onClose);
+  facts.provider = providerName(call.route.url);
   const upstreamStarted = performance.now();
   let upstreamEnded: number | undefined;
   const hooks: TimedHooks = {

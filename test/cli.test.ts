@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chunk, FakeProvider, sse, streamParts } from './support/fake-provider.js';
+import { startHarness, user } from './support/harness.js';
+import { freePort } from './support/redis-server.js';
+
+/** mnemo as operators run it: the CLI in its own process. */
+async function spawnMnemo(config: string, port: number): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config, '--port', String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MNEMO_LOG_LEVEL: 'info' },
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (data: Buffer) => {
+      output += data.toString();
+      if (output.includes('mnemo listening')) resolve();
+    });
+    child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
+    void exited.then((code) => reject(new Error(`mnemo exited with ${code}: ${output}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}`, exited };
+}
+
+describe('the mnemo process', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-cli-'));
+  const database = join(dir, 'mnemo.db');
+  const config = join(dir, 'mnemo.yaml');
+  let provider: FakeProvider;
+  const writeConfig = (patterns: string[]) =>
+    writeFileSync(
+      config,
+      [
+        'server: { host: 127.0.0.1, shutdown_grace_ms: 10000 }',
+        'log: { pretty: false }',
+        `upstream: { url: ${provider.url} }`,
+        `store: { url: "sqlite://${database}" }`,
+        `memory: { rules: [{ kind: drop_matching, patterns: [${patterns.map((pattern) => JSON.stringify(pattern)).join(', ')}] }] }`,
+      ].join('\n'),
+    );
+  const chat = (url: string, session: string, content: string, stream = false) =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-session-id': session },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream, messages: [user(content)] }),
+    });
+
+  beforeAll(async () => {
+    provider = await new FakeProvider().start();
+    writeConfig(['nothing']);
+  });
+  afterAll(() => provider.stop());
+
+  it('reloads its rules on SIGHUP', async () => {
+    const mnemo = await spawnMnemo(config, await freePort());
+    try {
+      await (await chat(mnemo.url, 'hup-1', 'thanks!')).text();
+      await (await chat(mnemo.url, 'hup-1', 'question one')).text();
+      const contents = () => provider.lastChat.body.messages.map((message: { content: string }) => message.content);
+      expect(contents()).toContain('thanks!');
+      writeConfig(['thanks!?']);
+      mnemo.child.kill('SIGHUP');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await (await chat(mnemo.url, 'hup-1', 'question two')).text();
+      expect(contents()).not.toContain('thanks!');
+    } finally {
+      mnemo.child.kill('SIGTERM');
+      await mnemo.exited;
+    }
+  }, 30_000);
+
+  it('on SIGTERM finishes a stream in flight, commits it, and exits 0', async () => {
+    const mnemo = await spawnMnemo(config, await freePort());
+    const slow = streamParts([
+      { data: sse([chunk({ role: 'assistant', content: 'Your parcel' })]) },
+      { delayMs: 1_000, data: sse([chunk({ content: ' arrives Friday.' }), chunk({}, 'stop'), '[DONE]']) },
+    ]);
+    provider.next(slow);
+    const response = await chat(mnemo.url, 'term-1', 'When does order #7890 arrive?', true);
+    const reader = response.body!.getReader();
+    await reader.read();
+    mnemo.child.kill('SIGTERM');
+    let text = '';
+    for (let part = await reader.read(); !part.done; part = await reader.read()) text += new TextDecoder().decode(part.value);
+    expect(text).toContain('[DONE]');
+    expect(await mnemo.exited).toBe(0);
+
+    // The turn is on disk: a new mnemo on the same SQLite file sees it.
+    const after = await startHarness({ store: { url: `sqlite://${database}` } }, provider);
+    try {
+      const session = await (await fetch(`${after.mnemo.url}/mnemo/sessions/term-1`)).json();
+      expect(session.messages.map((message: { content: string }) => message.content)).toEqual([
+        'When does order #7890 arrive?',
+        'Your parcel arrives Friday.',
+      ]);
+    } finally {
+      await after.close();
+    }
+  }, 30_000);
+});
