@@ -28,9 +28,11 @@ export interface ChunkedStoreOptions {
   backend: string;
   chunkSize?: number;
   now?: () => number;
-  /** Called when a store call exceeds its deadline or fails, before the error propagates. */
-  onError?: (error: unknown) => void;
+  /** Backend-specific disconnect; `force` drops pending commands (used when a graceful close hangs). */
+  disconnect?: (force: boolean) => Promise<void>;
 }
+
+const GRACEFUL_CLOSE_MS = 1_000;
 
 /**
  * Transcript storage on any Keyv backend. Crash safety comes from ordering:
@@ -43,6 +45,7 @@ export class ChunkedKeyvStore implements SessionStore {
   private readonly chunkSize: number;
   private readonly now: () => number;
   private readonly lock = new KeyLock();
+  private readonly disconnect?: (force: boolean) => Promise<void>;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
 
@@ -53,6 +56,7 @@ export class ChunkedKeyvStore implements SessionStore {
     this.backend = options.backend;
     this.chunkSize = options.chunkSize ?? 32;
     this.now = options.now ?? Date.now;
+    this.disconnect = options.disconnect;
   }
 
   async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {
@@ -123,8 +127,14 @@ export class ChunkedKeyvStore implements SessionStore {
     await this.keyv.get('mnemo:ping');
   }
 
+  /** Closes gracefully, or by force when the backend is unreachable and a graceful close would wait forever. */
   async close(): Promise<void> {
-    await this.keyv.disconnect();
+    const disconnect = this.disconnect ?? (() => this.keyv.disconnect());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), GRACEFUL_CLOSE_MS)));
+    const outcome = await Promise.race([disconnect(false).catch(() => 'failed' as const), late]);
+    clearTimeout(timer);
+    if (outcome === 'late' || outcome === 'failed') await disconnect(true).catch(() => undefined);
   }
 
   private async apply(sessionKey: string, head: HeadRecord, change: TranscriptChange) {

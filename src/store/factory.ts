@@ -37,8 +37,10 @@ function buildStore({ url, now }: StoreOptions): SessionStore {
     case 'sqlite':
       return new ChunkedKeyvStore(keyv(sqliteAdapter(url)), { backend: 'sqlite', now });
     case 'redis':
-    case 'rediss':
-      return new ChunkedKeyvStore(keyv(redisAdapter(url)), { backend: 'redis', now });
+    case 'rediss': {
+      const adapter = redisAdapter(url);
+      return new ChunkedKeyvStore(keyv(adapter), { backend: 'redis', now, disconnect: (force) => adapter.disconnect(force) });
+    }
     default:
       throw new StoreConfigError(
         `MNEMO_STORE=${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port or memory://`,

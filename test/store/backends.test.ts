@@ -38,3 +38,22 @@ describe('store factory', () => {
     );
   });
 });
+
+describe('when the store goes away', () => {
+  it('answers 503 store_unavailable in OpenAI shape, and /readyz turns 503', async () => {
+    const { startHarness, user } = await import('../support/harness.js');
+    const server = await startRedis();
+    const harness = await startHarness({ store: { url: server.url, timeout_ms: 500 } });
+    try {
+      expect((await harness.chat('gone-1', { messages: [user('hello')] })).status).toBe(200);
+      await server.stop();
+      const response = await harness.chat('gone-1', { messages: [user('still there?')] });
+      expect(response.status).toBe(503);
+      expect((await response.json()).error).toMatchObject({ type: 'server_error', code: 'store_unavailable' });
+      expect((await fetch(`${harness.mnemo.url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${harness.mnemo.url}/healthz`)).status).toBe(200);
+    } finally {
+      await harness.close();
+    }
+  });
+});
