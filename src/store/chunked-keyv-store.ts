@@ -30,6 +30,8 @@ export interface ChunkedStoreOptions {
   now?: () => number;
   /** Backend-specific disconnect; `force` drops pending commands (used when a graceful close hangs). */
   disconnect?: (force: boolean) => Promise<void>;
+  /** Lists store keys (as mnemo names them, without the Keyv namespace) starting with a prefix. */
+  scan: (prefix: string) => AsyncIterable<string>;
 }
 
 const GRACEFUL_CLOSE_MS = 1_000;
@@ -46,6 +48,7 @@ export class ChunkedKeyvStore implements SessionStore {
   private readonly now: () => number;
   private readonly lock = new KeyLock();
   private readonly disconnect?: (force: boolean) => Promise<void>;
+  private readonly scan: (prefix: string) => AsyncIterable<string>;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
 
@@ -57,6 +60,7 @@ export class ChunkedKeyvStore implements SessionStore {
     this.chunkSize = options.chunkSize ?? 32;
     this.now = options.now ?? Date.now;
     this.disconnect = options.disconnect;
+    this.scan = options.scan;
   }
 
   async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {
@@ -96,13 +100,39 @@ export class ChunkedKeyvStore implements SessionStore {
       const head = await this.readHead(sessionKey);
       if (!head) return false;
       const auxNames = (await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? [];
-      await this.keyv.deleteMany([
+      const keys = new Set([
         ...this.chunkKeys(sessionKey, head, 0, head.sealed),
         ...[...auxNames, AUX_INDEX].map((name) => auxKey(sessionKey, name)),
-        headKey(sessionKey),
       ]);
+      // Chunks a crashed fork wrote, and anything else under the session's prefix, go too.
+      for await (const key of this.scan(sessionPrefix(sessionKey))) keys.add(key);
+      keys.delete(headKey(sessionKey));
+      if (keys.size > 0) await this.keyv.deleteMany([...keys]);
+      // The head last: until it is gone the session is visible, so a failure here can be retried.
+      await this.keyv.delete(headKey(sessionKey));
       return true;
     });
+  }
+
+  async *listSessions(prefix: string): AsyncIterable<{ sessionKey: string; meta: SessionMeta }> {
+    for await (const key of this.scan(`s:{${prefix}`)) {
+      if (!key.endsWith('}:head')) continue;
+      const sessionKey = key.slice(3, -'}:head'.length);
+      const meta = await this.getMeta(sessionKey);
+      if (meta) yield { sessionKey, meta };
+    }
+  }
+
+  async getRecord<T>(key: string): Promise<T | undefined> {
+    return (await this.keyv.get<T>(recordKey(key))) ?? undefined;
+  }
+
+  async setRecord(key: string, value: unknown): Promise<void> {
+    await this.keyv.set(recordKey(key), value);
+  }
+
+  async deleteRecord(key: string): Promise<boolean> {
+    return this.keyv.delete(recordKey(key));
   }
 
   async readAux<T>(sessionKey: string, names: string[]): Promise<Array<T | undefined>> {
@@ -209,6 +239,14 @@ export class ChunkedKeyvStore implements SessionStore {
 // Braces make every key of a session one Redis Cluster hash slot.
 function headKey(sessionKey: string): string {
   return `s:{${sessionKey}}:head`;
+}
+
+function sessionPrefix(sessionKey: string): string {
+  return `s:{${sessionKey}}:`;
+}
+
+function recordKey(key: string): string {
+  return `r:{${key}}`;
 }
 
 function auxKey(sessionKey: string, name: string): string {

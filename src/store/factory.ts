@@ -32,14 +32,23 @@ export async function createStore(options: StoreOptions): Promise<SessionStore> 
 function buildStore({ url, now }: StoreOptions): SessionStore {
   const scheme = url.slice(0, Math.max(0, url.indexOf('://')));
   switch (scheme) {
-    case 'memory':
-      return new ChunkedKeyvStore(keyv(undefined), { backend: 'memory', now });
-    case 'sqlite':
-      return new ChunkedKeyvStore(keyv(sqliteAdapter(url)), { backend: 'sqlite', now });
+    case 'memory': {
+      const map = new Map<string, unknown>();
+      return new ChunkedKeyvStore(keyv(map as unknown as KeyvStoreAdapter), { backend: 'memory', now, scan: (prefix) => scanMap(map, prefix) });
+    }
+    case 'sqlite': {
+      const adapter = sqliteAdapter(url);
+      return new ChunkedKeyvStore(keyv(adapter), { backend: 'sqlite', now, scan: (prefix) => scanSqlite(adapter, prefix) });
+    }
     case 'redis':
     case 'rediss': {
       const adapter = redisAdapter(url);
-      return new ChunkedKeyvStore(keyv(adapter), { backend: 'redis', now, disconnect: (force) => adapter.disconnect(force) });
+      return new ChunkedKeyvStore(keyv(adapter, { prefixed: false }), {
+        backend: 'redis',
+        now,
+        disconnect: (force) => adapter.disconnect(force),
+        scan: (prefix) => scanRedis(adapter, prefix),
+      });
     }
     default:
       throw new StoreConfigError(
@@ -48,10 +57,33 @@ function buildStore({ url, now }: StoreOptions): SessionStore {
   }
 }
 
-function keyv(store: KeyvStoreAdapter | undefined): Keyv {
+const NAMESPACE = 'mnemo';
+
+function keyv(store: KeyvStoreAdapter, options: { prefixed?: boolean } = {}): Keyv {
   // throwOnErrors: a failing backend must surface as an error, never as an empty session
-  // that the next commit would then overwrite.
-  return new Keyv({ ...(store && { store }), namespace: 'mnemo', throwOnErrors: true });
+  // that the next commit would then overwrite. The Redis adapter prefixes keys itself
+  // ("mnemo::…"), so Keyv's own prefix is turned off there.
+  return new Keyv({ store, namespace: NAMESPACE, throwOnErrors: true, useKeyPrefix: options.prefixed ?? true });
+}
+
+async function* scanMap(map: Map<string, unknown>, prefix: string): AsyncIterable<string> {
+  const full = `${NAMESPACE}:${prefix}`;
+  for (const key of [...map.keys()]) if (key.startsWith(full)) yield key.slice(NAMESPACE.length + 1);
+}
+
+async function* scanSqlite(adapter: KeyvSqlite, prefix: string): AsyncIterable<string> {
+  const pattern = `${NAMESPACE}:${prefix}`.replace(/[\\%_]/g, (char) => `\\${char}`) + '%';
+  const rows = (await adapter.query(`SELECT key FROM keyv WHERE key LIKE ? ESCAPE '\\'`, pattern)) as Array<{ key: string }>;
+  for (const row of rows) yield row.key.slice(NAMESPACE.length + 1);
+}
+
+async function* scanRedis(adapter: KeyvRedis<unknown>, prefix: string): AsyncIterable<string> {
+  const full = `${NAMESPACE}::${prefix}`;
+  const pattern = full.replace(/[*?[\]\\]/g, (char) => `\\${char}`) + '*';
+  const client = adapter.client as unknown as { scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string | string[]> };
+  for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
+    for (const key of Array.isArray(batch) ? batch : [batch]) yield key.slice(NAMESPACE.length + 2);
+  }
 }
 
 function sqliteAdapter(url: string): KeyvSqlite {

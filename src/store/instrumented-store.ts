@@ -17,6 +17,10 @@ export class InstrumentedStore implements SessionStore {
     this.observe('read_messages', () => this.inner.readMessages(key, meta, from, to));
   readAux: SessionStore['readAux'] = (key, names) => this.observe('read_aux', () => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.observe('write_aux', () => this.inner.writeAux(key, entries));
+  listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
+  getRecord: SessionStore['getRecord'] = (key) => this.observe('get_record', () => this.inner.getRecord(key));
+  setRecord: SessionStore['setRecord'] = (key, value) => this.observe('set_record', () => this.inner.setRecord(key, value));
+  deleteRecord: SessionStore['deleteRecord'] = (key) => this.observe('delete_record', () => this.inner.deleteRecord(key));
   delete: SessionStore['delete'] = (key) => this.observe('delete', () => this.inner.delete(key));
   ping: SessionStore['ping'] = () => this.observe('ping', () => this.inner.ping());
   close: SessionStore['close'] = () => this.inner.close();

@@ -20,6 +20,10 @@ export class TimedStore implements SessionStore {
   commit: SessionStore['commit'] = (key, version, change) => this.timed(() => this.inner.commit(key, version, change));
   readAux: SessionStore['readAux'] = (key, names) => this.timed(() => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.timed(() => this.inner.writeAux(key, entries));
+  listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
+  getRecord: SessionStore['getRecord'] = (key) => this.timed(() => this.inner.getRecord(key));
+  setRecord: SessionStore['setRecord'] = (key, value) => this.timed(() => this.inner.setRecord(key, value));
+  deleteRecord: SessionStore['deleteRecord'] = (key) => this.timed(() => this.inner.deleteRecord(key));
   delete: SessionStore['delete'] = (key) => this.timed(() => this.inner.delete(key));
   ping: SessionStore['ping'] = () => this.timed(() => this.inner.ping());
   close: SessionStore['close'] = () => this.inner.close();

@@ -41,6 +41,12 @@ export interface SessionStore {
   writeAux(sessionKey: string, entries: Array<{ name: string; value: unknown }>): Promise<void>;
   /** Erases the session and every side record it lists; false when there was nothing to erase. */
   delete(sessionKey: string): Promise<boolean>;
+  /** Every session whose key starts with `prefix` (a tenant's `tenant:`), with its head; order unspecified. */
+  listSessions(prefix: string): AsyncIterable<{ sessionKey: string; meta: SessionMeta }>;
+  /** Records that are not a session's (user profiles): plain get/set/delete by key. */
+  getRecord<T>(key: string): Promise<T | undefined>;
+  setRecord(key: string, value: unknown): Promise<void>;
+  deleteRecord(key: string): Promise<boolean>;
   /** Resolves when the backend answers; used by /readyz and at start. */
   ping(): Promise<void>;
   close(): Promise<void>;

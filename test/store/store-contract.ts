@@ -114,6 +114,28 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect((await store.getMeta(id))!.count).toBe(2);
     });
 
+    it('lists the sessions under a prefix, and only those', async () => {
+      const tenant = `list${Math.random().toString(36).slice(2)}`;
+      await store.commit(`${tenant}:a`, 0, { keep: 0, append: [message('a')] });
+      await store.commit(`${tenant}:b`, 0, { keep: 0, append: [message('b'), message('c')] });
+      await store.commit(`other${tenant}:c`, 0, { keep: 0, append: [message('x')] });
+      const listed: Array<[string, number]> = [];
+      for await (const { sessionKey, meta } of store.listSessions(`${tenant}:`)) listed.push([sessionKey, meta.count]);
+      expect(listed.sort()).toEqual([
+        [`${tenant}:a`, 1],
+        [`${tenant}:b`, 2],
+      ]);
+    });
+
+    it('keeps plain records', async () => {
+      const id = `profile:${Math.random()}`;
+      expect(await store.getRecord(id)).toBeUndefined();
+      await store.setRecord(id, { text: 'likes tea' });
+      expect(await store.getRecord(id)).toEqual({ text: 'likes tea' });
+      expect(await store.deleteRecord(id)).toBe(true);
+      expect(await store.getRecord(id)).toBeUndefined();
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
