@@ -42,6 +42,12 @@ export class NotFoundError extends MnemoError {
   }
 }
 
+export class ConflictError extends MnemoError {
+  constructor(message: string, code: string) {
+    super(message, 409, 'invalid_request_error', code);
+  }
+}
+
 export class PayloadTooLargeError extends MnemoError {
   constructor(limit: number) {
     super(`Request body is larger than the configured limit of ${limit} bytes.`, 413, 'invalid_request_error', 'payload_too_large');

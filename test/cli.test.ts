@@ -45,7 +45,7 @@ describe('the mnemo process', () => {
   const chat = (url: string, session: string, content: string, stream = false) =>
     fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-session-id': session },
+      headers: { 'content-type': 'application/json', 'x-session-id': session, authorization: 'Bearer sk-test' },
       body: JSON.stringify({ model: 'gpt-4o-mini', stream, messages: [user(content)] }),
     });
 
@@ -92,7 +92,7 @@ describe('the mnemo process', () => {
     // The turn is on disk: a new mnemo on the same SQLite file sees it.
     const after = await startHarness({ store: { url: `sqlite://${database}` } }, provider);
     try {
-      const session = await (await fetch(`${after.mnemo.url}/mnemo/sessions/term-1`)).json();
+      const session = await (await after.admin(`/mnemo/sessions/term-1`)).json();
       expect(session.messages.map((message: { content: string }) => message.content)).toEqual([
         'When does order #7890 arrive?',
         'Your parcel arrives Friday.',

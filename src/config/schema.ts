@@ -132,6 +132,16 @@ const memorySchema = z.strictObject({
         ),
     })
     .prefault({}),
+  context: z
+    .strictObject({
+      /** Tokens for retrieved facts, captured tool results and injected scratchpad entries. */
+      max_tokens: z.number().int().min(0).default(800),
+      /** At most this many facts per request, the most relevant to the new message. */
+      max_facts: z.number().int().min(0).default(6),
+      /** Capture tool results the client sends as facts. */
+      capture_tool_results: z.boolean().default(true),
+    })
+    .prefault({}),
   facts: z
     .strictObject({
       extractors: z.array(factExtractor).default([]),
@@ -266,6 +276,41 @@ export const configSchema = z.strictObject({
       header: z.string().min(1).default('x-session-id'),
       /** Other accepted header names, checked after `header`. */
       aliases: z.array(z.string().min(1)).default(['x-mnemo-session-id']),
+      /** Sessions idle this long are erased (ms; 0 = keep forever). */
+      idle_ttl_ms: z.number().int().min(0).default(0),
+      /** How often idle sessions are swept (ms); they are also expired when next touched. */
+      sweep_interval_ms: z.number().int().positive().default(600_000),
+    })
+    .prefault({}),
+  tenancy: z
+    .strictObject({
+      /**
+       * api_key: each provider API key (Authorization bearer or api-key) is its own tenant, by hash.
+       * header: a trusted gateway names the tenant in `header`. none: one tenant.
+       */
+      mode: z.enum(['api_key', 'header', 'none']).default('api_key'),
+      header: z.string().min(1).default('x-mnemo-tenant'),
+    })
+    .prefault({}),
+  users: z
+    .strictObject({
+      /** Header carrying the end user's id (the request body's `user` field is used when absent). */
+      header: z.string().min(1).default('x-user-id'),
+      aliases: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  privacy: z
+    .strictObject({
+      /** Applied to message text before anything is stored (not to what the current request forwards). */
+      redact: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1),
+            pattern: z.string().min(1).refine(isRegExp, 'not a valid regular expression'),
+            replacement: z.string().default('[redacted]'),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   memory: memorySchema.prefault({}),

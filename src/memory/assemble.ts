@@ -5,7 +5,7 @@ import { contentText, type ChatMessage, type StoredMessage } from './messages.js
 import { applyRules, type WindowEntry } from './rules/index.js';
 import type { SessionMemory } from './state.js';
 
-export type Block = 'instructions' | 'memory' | 'recall' | 'history' | 'new';
+export type Block = 'instructions' | 'memory' | 'recall' | 'history' | 'context' | 'new';
 
 export interface AssembledMessage {
   message: ChatMessage;
@@ -39,6 +39,10 @@ export interface AssemblyInput {
   memory: SessionMemory;
   /** Archived messages recalled for this request, chronological. */
   recalled: Indexed[];
+  /** The user's profile, rendered (part of the slowly-changing memory block). */
+  profile?: string;
+  /** Retrieved facts / tool results relevant to this request (best first) and injected scratchpad entries. */
+  context?: { facts: string[]; scratch: string[] };
   /** Tokens of all stored messages that stay, for the baseline. */
   storedTokens: number;
   contextWindow: number;
@@ -74,15 +78,17 @@ export function assemble(input: AssemblyInput): AssembledPrompt {
 
   const recallBudget = Math.min(input.config.recall.max_tokens, available);
   const recall = recallMessage(input.recalled, recallBudget, input);
+  const context = contextMessage(input, Math.min(input.config.context.max_tokens, available - tokensOf(recall)));
   // Facts from messages the window no longer shows; recomputed once if the budget drops more.
   let memory = memoryMessage(input, firstIndex(candidates));
-  let window = fitWindow(candidates, available - tokensOf(memory) - tokensOf(recall));
+  const late = tokensOf(recall) + tokensOf(context);
+  let window = fitWindow(candidates, available - tokensOf(memory) - late);
   const recallEntry = recall && entry(recall.message, recall.tokens, 'recall');
   if (window.length < candidates.length) {
     memory = memoryMessage(input, firstIndex(window));
-    window = fitWindow(candidates, available - tokensOf(memory) - tokensOf(recall));
+    window = fitWindow(candidates, available - tokensOf(memory) - late);
   }
-  if (tokensOf(memory) + tokensOf(recall) > available) memory = undefined;
+  if (tokensOf(memory) + late > available) memory = undefined;
 
   const history = window.map((candidate) => entry(candidate.message, candidate.tokens, 'history'));
   const recalled = recallEntry ? [recallEntry] : [];
@@ -157,8 +163,9 @@ function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMess
   const facts = Object.values(input.memory.facts).filter((fact) => fact.index < windowStart);
   const lines = renderFacts(facts, input.countText, input.config.facts.max_tokens);
   const summary = input.memory.summary?.text;
-  if (!summary && lines.length === 0) return undefined;
+  if (!summary && lines.length === 0 && !input.profile) return undefined;
   const parts = ['[mnemo memory of this conversation]'];
+  if (input.profile) parts.push(`About the user:\n${input.profile}`);
   if (summary) parts.push(`Summary of earlier turns:\n${summary}`);
   if (lines.length > 0) parts.push(`Known facts:\n${lines.join('\n')}`);
   const message: ChatMessage = { role: 'system', content: parts.join('\n\n') };
@@ -180,6 +187,30 @@ function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput
   if (lines.length === 0) return undefined;
   const message: ChatMessage = { role: 'system', content: [header, ...lines].join('\n') };
   return { ...entry(message, input.countMessage(message), 'recall'), lines: lines.length };
+}
+
+/** Relevant facts and injected scratchpad entries, per request, within `budget`. */
+function contextMessage(input: AssemblyInput, budget: number): AssembledMessage | undefined {
+  if (!input.context || budget <= 0) return undefined;
+  const sections: Array<[string, string[]]> = [
+    ['Relevant facts and earlier tool results:', input.context.facts],
+    ['Working notes:', input.context.scratch],
+  ];
+  const parts: string[] = ['[mnemo context]'];
+  let used = input.countText(parts[0]!) + 4;
+  for (const [title, items] of sections) {
+    const kept: string[] = [];
+    for (const item of items) {
+      const cost = input.countText(item) + 2;
+      if (used + cost > budget) continue;
+      kept.push(`- ${item}`);
+      used += cost;
+    }
+    if (kept.length > 0) parts.push(`${title}\n${kept.join('\n')}`);
+  }
+  if (parts.length === 1) return undefined;
+  const message: ChatMessage = { role: 'system', content: parts.join('\n\n') };
+  return entry(message, input.countMessage(message), 'context');
 }
 
 function recallText(stored: StoredMessage): string {

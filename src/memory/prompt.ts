@@ -7,6 +7,8 @@ import { assemble, type AssembledPrompt, type Indexed } from './assemble.js';
 import { budgetFor, completionReserve, contextWindow } from './budget.js';
 import { contentText, type ChatMessage } from './messages.js';
 import { emptyMemory } from './state.js';
+import { relevantFacts } from './context.js';
+import { renderProfile } from './profile.js';
 import { searchArchive } from './recall.js';
 import type { TurnState } from './transcript.js';
 
@@ -20,6 +22,7 @@ export interface PromptRequest {
 export interface PromptDeps {
   store: SessionStore;
   tokenizer: Tokenizer;
+  now: () => number;
   embedder: Embedder;
   logger: Logger;
 }
@@ -44,6 +47,16 @@ export async function buildPrompt(
     ...base(state, countMessage, countText),
     memory: { ...(state.meta?.memory ?? emptyMemory()), summary: state.summary },
     recalled,
+    profile: renderProfile(state.profile),
+    context: {
+      facts: relevantFacts(state.contextFacts, queryText(state), deps.now())
+        .slice(0, config.context.max_facts)
+        .map((fact) => fact.text),
+      scratch: Object.entries(state.scratch)
+        .filter(([, entry]) => entry.inject)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, entry]) => `${key}: ${JSON.stringify(entry.value)}`),
+    },
     contextWindow: contextWindow(body.model, budget),
     completionReserve: completionReserve(body, budget),
     config: { ...config, budget },
@@ -82,10 +95,7 @@ async function recall(
   const archivedUpTo = state.summary?.upTo ?? 0;
   const meta = state.meta;
   if (!config.recall.enabled || archivedUpTo === 0 || !meta) return [];
-  const query = state.fresh
-    .filter((stored) => stored.message.role === 'user' || stored.message.role === 'tool')
-    .map((stored) => contentText(stored.message.content))
-    .join(' ');
+  const query = queryText(state);
   if (query.trim() === '') return [];
   let indices: number[] | undefined;
   if (config.recall.method === 'embeddings' && (meta.memory.recall.segments?.length ?? 0) > 0) {
@@ -135,4 +145,12 @@ async function searchEmbeddings(
     .sort((a, b) => b.score - a.score)
     .slice(0, config.recall.top_k)
     .map((hit) => hit.index);
+}
+
+/** What the new messages ask about: the text recall and fact selection match against. */
+function queryText(state: TurnState): string {
+  return state.fresh
+    .filter((stored) => stored.message.role === 'user' || stored.message.role === 'tool')
+    .map((stored) => contentText(stored.message.content))
+    .join(' ');
 }

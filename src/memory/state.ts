@@ -47,6 +47,10 @@ export interface SessionMemory {
   usage: SessionUsage;
   /** BM25 statistics over archived (folded) messages; embedding segments when recall uses embeddings. */
   recall: { docs: number; length: number; segments?: string[] };
+  /** The end user this session belongs to, when the app says. */
+  user?: string;
+  /** How many context facts and scratchpad entries exist, so turns without any skip reading them. */
+  context?: { facts: number; scratch: number };
 }
 
 export function emptyMemory(): SessionMemory {

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { MemoryConfig } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
+import { addFacts, toolResultFacts, type ContextFact, type ScratchEntry } from './context.js';
+import { withUserFacts, type UserProfile } from './profile.js';
+import { redactMessage } from './redact.js';
+import { userKey } from '../proxy/identify.js';
 import type { SessionStore, SessionMeta } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { extractFacts, mergeFacts, type ExtractedFact } from './facts.js';
@@ -22,12 +26,30 @@ export interface TurnState {
   storedTokens: number;
   /** The summary, if it still describes the kept history. */
   summary: Summary | undefined;
+  /** The end user's profile, when the request names a user who has one. */
+  profile: UserProfile | undefined;
+  /** Retrieved facts and captured tool results of the session. */
+  contextFacts: ContextFact[];
+  scratch: Record<string, ScratchEntry>;
 }
+
+/** What a turn is about: the client's messages, for which model, on behalf of which user and tenant. */
+export interface TurnRequest {
+  messages: ChatMessage[];
+  model: string;
+  tenant: string;
+  user?: string;
+}
+
+export const CONTEXT_FACTS = 'ctx:facts';
+export const CONTEXT_SCRATCH = 'ctx:scratch';
 
 export interface TurnDeps {
   store: SessionStore;
   tokenizer: Tokenizer;
   now: () => number;
+  /** Told when an idle session is found expired and erased. */
+  onExpired?: () => void;
 }
 
 /** Per-request token figures, added to the session's running totals at commit. */
@@ -39,22 +61,32 @@ export interface TurnAccounting {
   completionTokens?: number;
 }
 
-export function toStored(message: ChatMessage, model: string, deps: Pick<TurnDeps, 'tokenizer' | 'now'>): StoredMessage {
-  return { id: randomUUID(), message, tokens: deps.tokenizer.countMessage(message, model), hash: messageHash(message), at: deps.now() };
+/**
+ * A message as stored: redacted per `privacy.redact` before anything is kept,
+ * while its identity hash is the original's, so a client resending the
+ * original still matches it.
+ */
+export function toStored(
+  message: ChatMessage,
+  model: string,
+  deps: Pick<TurnDeps, 'tokenizer' | 'now'>,
+  redact: Config['privacy']['redact'] = [],
+): StoredMessage {
+  const kept = redactMessage(message, redact);
+  return { id: randomUUID(), message: kept, tokens: deps.tokenizer.countMessage(kept, model), hash: messageHash(message), at: deps.now() };
 }
 
 /** Loads what reconciling needs, reconciles, and loads the bounded window the prompt is built from. */
-export async function loadTurn(
-  deps: TurnDeps,
-  sessionKey: string,
-  messages: ChatMessage[],
-  model: string,
-  memory: MemoryConfig,
-): Promise<TurnState> {
+export async function loadTurn(deps: TurnDeps, sessionKey: string, request: TurnRequest, config: Config): Promise<TurnState> {
+  const { messages, model } = request;
+  const memory = config.memory;
   const instructions = messages.filter(isInstruction);
   const conversation = messages.filter((message) => !isInstruction(message));
   const hashes = conversation.map(messageHash);
-  const meta = await deps.store.getMeta(sessionKey);
+  const [meta, profile] = await Promise.all([
+    loadMeta(deps, sessionKey, config.session.idle_ttl_ms),
+    request.user ? deps.store.getRecord<UserProfile>(userKey(request.tenant, request.user)) : undefined,
+  ]);
   const loaded = new Map<number, StoredMessage>();
   if (meta) {
     for (const [from, to] of mergeRanges(rangesNeeded(meta.count, conversation.length))) {
@@ -70,10 +102,7 @@ export async function loadTurn(
     },
   };
   const reconciliation = reconcile(view, conversation, hashes);
-  const fresh = conversation.slice(reconciliation.from).map((message, offset) => ({
-    ...toStored(message, model, deps),
-    hash: hashes[reconciliation.from + offset]!,
-  }));
+  const fresh = conversation.slice(reconciliation.from).map((message) => toStored(message, model, deps, config.privacy.redact));
   const keep = reconciliation.keep;
   const summary = validSummary(meta, keep);
   let window: Indexed[] = [];
@@ -83,7 +112,24 @@ export async function loadTurn(
       : await readIndexed(deps.store, sessionKey, meta, 0, keep, loaded);
   }
   const storedTokens = !meta ? 0 : keep === meta.count ? meta.memory.tokens : sumLoaded(loaded, keep);
-  return { meta, reconciliation, instructions, fresh, window, storedTokens, summary };
+  const { contextFacts, scratch } = await loadContext(deps.store, sessionKey, meta);
+  return { meta, reconciliation, instructions, fresh, window, storedTokens, summary, profile, contextFacts, scratch };
+}
+
+/** The head, unless the session has been idle past its TTL — then it is erased and the turn starts fresh. */
+async function loadMeta(deps: TurnDeps, sessionKey: string, idleTtlMs: number): Promise<SessionMeta | undefined> {
+  const meta = await deps.store.getMeta(sessionKey);
+  if (!meta || idleTtlMs === 0 || deps.now() - meta.updatedAt <= idleTtlMs) return meta;
+  await deps.store.delete(sessionKey);
+  deps.onExpired?.();
+  return undefined;
+}
+
+async function loadContext(store: SessionStore, sessionKey: string, meta: SessionMeta | undefined) {
+  const counts = meta?.memory.context;
+  if (!counts || (counts.facts === 0 && counts.scratch === 0)) return { contextFacts: [], scratch: {} };
+  const [facts, scratch] = await store.readAux<unknown>(sessionKey, [CONTEXT_FACTS, CONTEXT_SCRATCH]);
+  return { contextFacts: (facts as ContextFact[] | undefined) ?? [], scratch: (scratch as Record<string, ScratchEntry> | undefined) ?? {} };
 }
 
 /**
@@ -95,7 +141,8 @@ export async function loadTurn(
 export async function commitTurn(
   deps: TurnDeps,
   sessionKey: string,
-  request: { messages: ChatMessage[]; model: string; memory: MemoryConfig },
+  request: TurnRequest,
+  config: Config,
   first: TurnState,
   reply: StoredMessage,
   accounting: TurnAccounting,
@@ -107,18 +154,56 @@ export async function commitTurn(
     const append = [...state.fresh, reply];
     const extracted = extractFacts(
       append.map((stored, offset) => ({ stored, index: state.reconciliation.keep + offset })),
-      request.memory.facts.extractors,
+      config.memory.facts.extractors,
     );
-    const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, {
-      keep: state.reconciliation.keep,
+    // Side records first (idempotent: facts dedupe by hash); the head commit below is what makes them count.
+    const contextFacts = await captureToolResults(deps, sessionKey, state, config);
+    const memory = nextMemory(
+      state,
       append,
-      memory: nextMemory(state, append, extracted, accounting),
-    });
-    if (result.ok) return { meta: result.meta, factsExtracted: extracted.length };
+      extracted.filter((fact) => fact.scope === 'session'),
+      accounting,
+    );
+    memory.user = request.user ?? memory.user;
+    if (contextFacts !== undefined) memory.context = { facts: contextFacts, scratch: memory.context?.scratch ?? 0 };
+    const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, { keep: state.reconciliation.keep, append, memory });
+    if (result.ok) {
+      await saveUserFacts(deps, request, state.profile, extracted);
+      return { meta: result.meta, factsExtracted: extracted.length };
+    }
     if (attempt >= attempts) throw new Error(`session ${sessionKey}: gave up after ${attempts} conflicting commits`);
     await sleep(Math.random() * 5 * attempt);
-    state = await loadTurn(deps, sessionKey, request.messages, request.model, request.memory);
+    state = await loadTurn(deps, sessionKey, request, config);
   }
+}
+
+/** Stores tool results from this turn as context facts; returns the new fact count, or undefined when there were none. */
+async function captureToolResults(deps: TurnDeps, sessionKey: string, state: TurnState, config: Config): Promise<number | undefined> {
+  if (!config.memory.context.capture_tool_results || !state.fresh.some((stored) => stored.message.role === 'tool')) return undefined;
+  const captured = toolResultFacts(
+    state.fresh,
+    state.window.map((item) => item.stored.message),
+    deps.now(),
+  );
+  const facts = addFacts(state.contextFacts, captured, deps.now());
+  await deps.store.writeAux(sessionKey, [{ name: CONTEXT_FACTS, value: facts }]);
+  return facts.length;
+}
+
+/** Facts extracted with `scope: user` go to the user's profile, across sessions. */
+async function saveUserFacts(
+  deps: TurnDeps,
+  request: TurnRequest,
+  profile: UserProfile | undefined,
+  extracted: ExtractedFact[],
+): Promise<void> {
+  if (!request.user) return;
+  const updated = withUserFacts(
+    profile,
+    extracted.filter((fact) => fact.scope === 'user'),
+    deps.now(),
+  );
+  if (updated) await deps.store.setRecord(userKey(request.tenant, request.user), updated);
 }
 
 function nextMemory(state: TurnState, append: StoredMessage[], extracted: ExtractedFact[], accounting: TurnAccounting): SessionMemory {
@@ -164,7 +249,7 @@ async function loadWindow(
   meta: SessionMeta,
   floor: number,
   keep: number,
-  memory: MemoryConfig,
+  memory: Config['memory'],
   loaded: Map<number, StoredMessage>,
 ): Promise<Indexed[]> {
   const out: Indexed[] = [];

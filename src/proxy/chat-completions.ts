@@ -13,7 +13,7 @@ import { forwardRequestHeaders, upstreamTarget } from '../upstream/headers.js';
 import { chooseUpstream, type UpstreamChoice } from '../upstream/routing.js';
 import { parseChatBody, peekModel, type ChatBody } from './chat-body.js';
 import { sessionHeaders, type ProxyDeps } from './deps.js';
-import { DEFAULT_TENANT, readSessionId, sessionKey } from './identify.js';
+import { readSessionId, readUserId, requestTenant, sessionKey } from './identify.js';
 import type { CapturedReply } from './reply-capture.js';
 import { relayJson, relayStream, relayUnchanged, upstreamFailure, type RelayHooks } from './relay.js';
 
@@ -37,11 +37,13 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     }
 
     const body = parseChatBody(raw, req.headers['content-type']);
-    const key = sessionKey(DEFAULT_TENANT, sessionId);
+    const tenant = requestTenant(req.headers, config.tenancy);
+    const key = sessionKey(tenant, sessionId);
+    const turn = { messages: body.messages, model: body.model, tenant, user: readUserId(req.headers, body, config.users) };
     Object.assign(facts, { session: hashId(key), model: body.model, stream: body.stream === true });
     deps.metrics.seen(facts.session!, deps.now());
 
-    const state = await loadTurn(deps, key, body.messages, body.model, config.memory);
+    const state = await loadTurn(deps, key, turn, config);
     const credentials = foldCredentials(req.headers);
     const prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
     const route = chooseUpstream(config.upstream, body.model);
@@ -62,9 +64,10 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
         const { meta, factsExtracted: extracted } = await commitTurn(
           deps,
           key,
-          { messages: body.messages, model: body.model, memory: config.memory },
+          turn,
+          config,
           state,
-          toStored(reply.message, body.model, deps),
+          toStored(reply.message, body.model, deps, config.privacy.redact),
           {
             baselineTokens: prompt.baselineTokens,
             sentTokens: prompt.sentTokens,

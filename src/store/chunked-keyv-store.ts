@@ -87,6 +87,10 @@ export class ChunkedKeyvStore implements SessionStore {
       next.v = current.v + 1;
       next.u = time;
       if (change.memory) next.mem = change.memory;
+      if (change.times) {
+        next.c = change.times.createdAt;
+        next.u = change.times.updatedAt;
+      }
       await this.keyv.set(headKey(sessionKey), next);
       if (garbage.length > 0) await this.keyv.deleteMany(garbage);
       const meta = toMeta(next);

@@ -34,7 +34,11 @@ function buildStore({ url, now }: StoreOptions): SessionStore {
   switch (scheme) {
     case 'memory': {
       const map = new Map<string, unknown>();
-      return new ChunkedKeyvStore(keyv(map as unknown as KeyvStoreAdapter), { backend: 'memory', now, scan: (prefix) => scanMap(map, prefix) });
+      return new ChunkedKeyvStore(keyv(map as unknown as KeyvStoreAdapter), {
+        backend: 'memory',
+        now,
+        scan: (prefix) => scanMap(map, prefix),
+      });
     }
     case 'sqlite': {
       const adapter = sqliteAdapter(url);

@@ -16,6 +16,8 @@ export interface TranscriptChange {
   append: StoredMessage[];
   /** The session's memory after this change; unchanged when omitted. */
   memory?: SessionMemory;
+  /** Timestamps to set instead of now (an import restores the original's). */
+  times?: { createdAt: number; updatedAt: number };
 }
 
 export type CommitResult = { ok: true; meta: SessionMeta } | { ok: false; reason: 'conflict' };

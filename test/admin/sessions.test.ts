@@ -10,7 +10,7 @@ describe('/mnemo/sessions admin routes', () => {
   afterAll(() => harness.close());
 
   it('returns the stored session with token counts and timestamps', async () => {
-    const response = await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-1`);
+    const response = await harness.admin(`/mnemo/sessions/admin-1`);
     expect(response.status).toBe(200);
     const session = await response.json();
     expect(session).toMatchObject({ object: 'mnemo.session', id: 'admin-1', version: 1, message_count: 2 });
@@ -27,7 +27,7 @@ describe('/mnemo/sessions admin routes', () => {
 
   it('previews the exact upstream prompt without calling the provider or changing state', async () => {
     const callsBefore = harness.provider.calls.length;
-    const response = await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-1/preview`, {
+    const response = await harness.admin(`/mnemo/sessions/admin-1/preview`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-4o-mini', messages: [system('sys'), user("What's the estimated delivery date?")] }),
@@ -45,11 +45,11 @@ describe('/mnemo/sessions admin routes', () => {
     expect(preview.tokens.sent).toBe(perMessage + preview.tokens.reply_priming);
     expect(Object.values(preview.tokens.by_block).reduce((a: number, b: any) => a + b, 0)).toBe(perMessage);
     expect(harness.provider.calls.length).toBe(callsBefore);
-    expect((await (await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-1`)).json()).version).toBe(1);
+    expect((await (await harness.admin(`/mnemo/sessions/admin-1`)).json()).version).toBe(1);
   });
 
   it('previews with the same validation as chat', async () => {
-    const response = await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-1/preview`, {
+    const response = await harness.admin(`/mnemo/sessions/admin-1/preview`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"model":"m"}',
@@ -59,20 +59,20 @@ describe('/mnemo/sessions admin routes', () => {
   });
 
   it('answers 404 with an error object for unknown sessions and routes', async () => {
-    const missing = await fetch(`${harness.mnemo.url}/mnemo/sessions/nobody`);
+    const missing = await harness.admin(`/mnemo/sessions/nobody`);
     expect(missing.status).toBe(404);
     expect((await missing.json()).error.code).toBe('session_not_found');
-    const route = await fetch(`${harness.mnemo.url}/mnemo/nothing-here`);
+    const route = await harness.admin(`/mnemo/nothing-here`);
     expect(route.status).toBe(404);
     expect((await route.json()).error.code).toBe('unknown_route');
   });
 
   it('deletes a session; the next turn starts fresh', async () => {
     await harness.chat('admin-2', { messages: [user('forget me')] });
-    const deleted = await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-2`, { method: 'DELETE' });
+    const deleted = await harness.admin(`/mnemo/sessions/admin-2`, { method: 'DELETE' });
     expect(deleted.status).toBe(200);
-    expect((await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-2`)).status).toBe(404);
-    expect((await fetch(`${harness.mnemo.url}/mnemo/sessions/admin-2`, { method: 'DELETE' })).status).toBe(404);
+    expect((await harness.admin(`/mnemo/sessions/admin-2`)).status).toBe(404);
+    expect((await harness.admin(`/mnemo/sessions/admin-2`, { method: 'DELETE' })).status).toBe(404);
     const next = await harness.chat('admin-2', { messages: [user('hello again')] });
     expect(next.headers.get('x-mnemo-memory')).toBe('miss');
     expect(harness.provider.lastChat.body.messages).toEqual([user('hello again')]);
@@ -91,13 +91,13 @@ describe('admin routes with a token configured', () => {
     ['no token', {}],
     ['a wrong token', { authorization: 'Bearer wrong-token-0123456789' }],
   ])('answers 401 to %s', async (_name, headers) => {
-    const response = await fetch(`${harness.mnemo.url}/mnemo/sessions/x`, { headers });
+    const response = await harness.admin(`/mnemo/sessions/x`, { headers });
     expect(response.status).toBe(401);
     expect((await response.json()).error.type).toBe('authentication_error');
   });
 
   it('serves the right token', async () => {
-    const response = await fetch(`${harness.mnemo.url}/mnemo/sessions/x`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await harness.admin(`/mnemo/sessions/x`, { headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(404);
   });
 });

@@ -6,7 +6,7 @@ const memory = { summary: { trigger_tokens: 200, retry_base_ms: 50 }, window: { 
 const long = (turn: number) => `Turn ${turn}: here is a detailed message about parcel ${1000 + turn} and what happened to it on the way.`;
 
 async function stored(harness: Harness, id: string) {
-  return (await fetch(`${harness.mnemo.url}/mnemo/sessions/${id}`)).json();
+  return (await harness.admin(`/mnemo/sessions/${id}`)).json();
 }
 
 describe('background summary folds', () => {

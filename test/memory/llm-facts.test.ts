@@ -29,7 +29,7 @@ describe('facts extracted by the summarizer (memory.facts.llm)', () => {
     await harness.mnemo.folds.drain();
     const summaryCall = harness.provider.summaryCalls[0]!;
     expect(summaryCall.body.response_format).toMatchObject({ type: 'json_schema', json_schema: { strict: true } });
-    const session = await (await fetch(`${harness.mnemo.url}/mnemo/sessions/llm-facts`)).json();
+    const session = await (await harness.admin(`/mnemo/sessions/llm-facts`)).json();
     expect(session.summary.text).toBe('The user is moving house.');
     expect(session.facts.map((fact: { name: string; value: string }) => `${fact.name}=${fact.value}`)).toEqual(['new_city=Lyon']);
     await harness.chat('llm-facts', { messages: [user('which city again?')] });

@@ -120,7 +120,7 @@ describe('recall by embeddings', () => {
     harness.provider.next(json({ error: { message: 'down', type: 'server_error', param: null, code: null } }, 500));
     const response = await fetch(`${harness.mnemo.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-session-id': 'embed-1' },
+      headers: { 'content-type': 'application/json', 'x-session-id': 'embed-1', authorization: 'Bearer sk-test' },
       body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user('spare key flowerpot?')] }),
     });
     expect(response.status).toBe(200);

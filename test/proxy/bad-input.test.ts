@@ -124,12 +124,12 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
   it('stores unicode exactly, emoji and right-to-left text included', async () => {
     const text = 'Bestellung #7890 🚚 — طلب — 注文';
     await harness.chat('unicode', { messages: [user(text)] });
-    const session = await (await fetch(`${harness.mnemo.url}/mnemo/sessions/unicode`)).json();
+    const session = await (await harness.admin(`/mnemo/sessions/unicode`)).json();
     expect(session.messages[0].content).toBe(text);
   });
 
   it('still holds the victim session intact after all of the above', async () => {
-    const session = await (await fetch(`${harness.mnemo.url}/mnemo/sessions/victim`)).json();
+    const session = await (await harness.admin(`/mnemo/sessions/victim`)).json();
     expect(session.messages.map((message: { content: string }) => message.content)).toEqual(['remember me', 'Reply to: remember me']);
     expect(session.version).toBe(1);
   });

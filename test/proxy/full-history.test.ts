@@ -9,7 +9,7 @@ describe('a client that resends its whole history', () => {
   afterAll(() => harness.close());
 
   const storedContents = async (id: string) => {
-    const session = await (await fetch(`${harness.mnemo.url}/mnemo/sessions/${id}`)).json();
+    const session = await (await harness.admin(`/mnemo/sessions/${id}`)).json();
     return session.messages.map((message: { role: string; content: string }) => `${message.role}:${message.content}`);
   };
 

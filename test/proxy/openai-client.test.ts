@@ -120,7 +120,7 @@ describe('the official openai client through mnemo', () => {
     for (const [name, value] of Object.entries(headers))
       expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get(name)).toBe(value);
 
-    const stored = await fetch(`${harness.mnemo.url}/mnemo/sessions/sdk-${status}`);
+    const stored = await harness.admin(`/mnemo/sessions/sdk-${status}`);
     expect(stored.status).toBe(404);
   });
 });

@@ -93,7 +93,7 @@ describe('requests mnemo does not remember pass through untouched', () => {
       const models = await fetch(`${dead.mnemo.url}/v1/models`);
       expect(models.status).toBe(502);
       expect((await models.json()).error.code).toBe('upstream_unavailable');
-      expect((await fetch(`${dead.mnemo.url}/mnemo/sessions/dead-1`)).status).toBe(404);
+      expect((await dead.admin(`/mnemo/sessions/dead-1`)).status).toBe(404);
     } finally {
       await dead.close();
     }

@@ -10,7 +10,7 @@ describe('streaming through mnemo', () => {
   afterAll(() => harness.close());
 
   const sessionMessages = async (id: string) => {
-    const response = await fetch(`${harness.mnemo.url}/mnemo/sessions/${id}`);
+    const response = await harness.admin(`/mnemo/sessions/${id}`);
     return response.status === 404 ? [] : (await response.json()).messages;
   };
 

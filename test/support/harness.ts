@@ -9,8 +9,12 @@ export interface Harness {
   /** mnemo's base URL for OpenAI clients, e.g. http://127.0.0.1:PORT/v1 */
   baseURL: string;
   chat(sessionId: string | undefined, body: Record<string, unknown>, headers?: Record<string, string>): Promise<Response>;
+  /** Calls mnemo's admin API with the admin token, as the tenant of the default API key (sk-test). */
+  admin(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   close(): Promise<void>;
 }
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -19,7 +23,7 @@ export async function startHarness(overrides: DeepPartial<Config> = {}, provider
   const fake = provider ?? (await new FakeProvider().start());
   const config = parseConfig({
     ...overrides,
-    server: { host: '127.0.0.1', port: 0, ...overrides.server },
+    server: { host: '127.0.0.1', port: 0, admin_token: ADMIN_TOKEN, ...overrides.server },
     log: { level: 'silent', ...overrides.log },
     upstream: { url: fake.url, ...overrides.upstream },
     store: { url: 'memory://', ...overrides.store },
@@ -40,6 +44,19 @@ export async function startHarness(overrides: DeepPartial<Config> = {}, provider
         },
         body: JSON.stringify({ model: 'gpt-4o-mini', ...body }),
       }),
+    admin: (path, init = {}) => {
+      const { json, headers, ...rest } = init;
+      return fetch(`${mnemo.url}${path}`, {
+        ...rest,
+        ...(json !== undefined && { body: JSON.stringify(json) }),
+        headers: {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+          'x-mnemo-tenant-key': 'sk-test',
+          ...(json !== undefined && { 'content-type': 'application/json' }),
+          ...(headers as Record<string, string>),
+        },
+      });
+    },
     close: async () => {
       await mnemo.close(1_000);
       if (!provider) await fake.stop();
