@@ -11,6 +11,7 @@ import { UpstreamEmbedder, type Embedder } from './memory/embeddings.js';
 import { Metrics, providerName } from './metrics/metrics.js';
 import { callCost, priceFor } from './metrics/pricing.js';
 import { InstrumentedStore } from './store/instrumented-store.js';
+import { IdleSweeper } from './memory/expiry.js';
 import { createLogger } from './logger.js';
 import { createApp } from './server.js';
 import { createStore, redactUrl } from './store/factory.js';
@@ -41,6 +42,7 @@ export interface RunningMnemo {
   config: ConfigHolder;
   folds: FoldScheduler;
   metrics: Metrics;
+  sweeper: IdleSweeper;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -51,7 +53,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const logger = options.logger ?? createLogger(config.log);
   const metrics = new Metrics({ activeWindowMs: config.metrics.active_session_window_ms, now: options.now });
   const store = new InstrumentedStore(
-    options.store ?? (await createStore({ url: config.store.url, timeoutMs: config.store.timeout_ms })),
+    options.store ?? (await createStore({ url: config.store.url, timeoutMs: config.store.timeout_ms, now: options.now })),
     metrics,
   );
   const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
@@ -73,9 +75,25 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
       options.onFold?.(event);
     },
   });
+  const sweeper = new IdleSweeper({ store, logger, now, onExpired: () => metrics.sessionsExpired.inc({ trigger: 'sweep' }) }, () => ({
+    idleTtlMs: holder.current().session.idle_ttl_ms,
+    intervalMs: config.session.sweep_interval_ms,
+  }));
+  if (config.session.idle_ttl_ms > 0) sweeper.start();
   let accepting = true;
   const app = createApp(
-    { config: holder.current, store, tokenizer, upstream, logger, now, folds, embedder, metrics },
+    {
+      config: holder.current,
+      store,
+      tokenizer,
+      upstream,
+      logger,
+      now,
+      folds,
+      embedder,
+      metrics,
+      onExpired: () => metrics.sessionsExpired.inc({ trigger: 'request' }),
+    },
     { accepting: () => accepting },
   );
   const server = app.listen(config.server.port, config.server.host);
@@ -101,11 +119,12 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     clearTimeout(timer);
     // Folds get what is left of the grace period; past it they are abandoned, uncommitted.
     await folds.drain(Math.max(0, deadline - Date.now()));
+    await sweeper.stop();
     holder.close();
     await ownUpstream?.close();
     await store.close();
   };
-  return { url, server, store, logger, config: holder, folds, metrics, close };
+  return { url, server, store, logger, config: holder, folds, metrics, sweeper, close };
 }
 
 /** Summary folds as metrics: outcome, duration, folded messages, and their side tokens and cost. */

@@ -93,7 +93,7 @@ export function assemble(input: AssemblyInput): AssembledPrompt {
   const history = window.map((candidate) => entry(candidate.message, candidate.tokens, 'history'));
   const recalled = recallEntry ? [recallEntry] : [];
   const before = input.config.recall.position === 'before_window' ? recalled : [];
-  const after = input.config.recall.position === 'before_new' ? recalled : [];
+  const after = [...(input.config.recall.position === 'before_new' ? recalled : []), ...(context ? [context] : [])];
   return finish(
     [...instructions, ...(memory ? [memory] : []), ...before, ...history, ...after, ...fresh],
     baselineTokens,

@@ -113,6 +113,9 @@ export class Metrics {
   );
   readonly inFlight = new Gauge({ name: 'mnemo_requests_in_flight', help: 'Requests being served now.', registers: [this.registry] });
   readonly streamEnds = this.counter('mnemo_stream_terminations_total', 'How streamed responses ended.', ['reason']);
+  readonly sessionsExpired = this.counter('mnemo_sessions_expired_total', 'Sessions erased after idling past session.idle_ttl_ms.', [
+    'trigger',
+  ]);
   readonly memoryDegraded = this.counter('mnemo_memory_degraded_total', 'Turns answered without memory because the store failed.', [
     'reason',
   ]);

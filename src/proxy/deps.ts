@@ -20,6 +20,8 @@ export interface ProxyDeps {
   folds: FoldScheduler;
   embedder: Embedder;
   metrics: Metrics;
+  /** Told when an idle session is found expired on a request. */
+  onExpired?: () => void;
 }
 
 /** Session header names in lookup order. */
