@@ -1,19 +1,9 @@
 import type { FactExtractor } from '../config/schema.js';
+import { cachedRegExp } from '../regex-cache.js';
 import { contentText, type StoredMessage } from './messages.js';
 import type { Fact } from './state.js';
 
 const HISTORY_LIMIT = 10;
-const compiled = new Map<string, RegExp>();
-
-function regex(pattern: string): RegExp {
-  let value = compiled.get(pattern);
-  if (!value) {
-    value = new RegExp(pattern, 'gi');
-    compiled.set(pattern, value);
-  }
-  value.lastIndex = 0;
-  return value;
-}
 
 /** Text an extractor scans: content, plus tool-call arguments (where ids often hide). */
 function scannable(stored: StoredMessage): string {
@@ -40,7 +30,7 @@ export function extractFacts(messages: Array<{ stored: StoredMessage; index: num
     for (const extractor of extractors) {
       if (!extractor.roles.includes(role as 'user')) continue;
       let value: string | undefined;
-      for (const match of text.matchAll(regex(extractor.pattern))) value = match[extractor.group]?.trim() || value;
+      for (const match of text.matchAll(cachedRegExp(extractor.pattern, 'gi'))) value = match[extractor.group]?.trim() || value;
       if (value) out.push({ name: extractor.name, value, scope: extractor.scope, source: stored.id, index, at: stored.at });
     }
   }

@@ -1,20 +1,11 @@
 import type { Config } from '../config/schema.js';
 import type { ChatMessage } from './messages.js';
+import { cachedRegExp } from '../regex-cache.js';
 
 type Rules = Config['privacy']['redact'];
-const compiled = new Map<string, RegExp>();
-
-function regex(pattern: string): RegExp {
-  let value = compiled.get(pattern);
-  if (!value) {
-    value = new RegExp(pattern, 'g');
-    compiled.set(pattern, value);
-  }
-  return value;
-}
 
 export function redactText(text: string, rules: Rules): string {
-  return rules.reduce((current, rule) => current.replace(regex(rule.pattern), rule.replacement), text);
+  return rules.reduce((current, rule) => current.replace(cachedRegExp(rule.pattern, 'g'), rule.replacement), text);
 }
 
 /** The message with every configured pattern replaced in its text, parts and tool-call arguments. */

@@ -1,12 +1,11 @@
 import type { Config } from '../config/schema.js';
+import { cachedRegExp } from '../regex-cache.js';
 
 export interface UpstreamChoice {
   url: string;
   injectStreamUsage: boolean;
   promptCacheKey: boolean;
 }
-
-const globs = new Map<string, RegExp>();
 
 /** The upstream serving `model`: the first matching route, else the default. */
 export function chooseUpstream(config: Config['upstream'], model: string | undefined): UpstreamChoice {
@@ -20,14 +19,9 @@ export function chooseUpstream(config: Config['upstream'], model: string | undef
 
 /** Shell-style glob (`*`, `?`) match; compiled patterns are cached. */
 export function globMatch(pattern: string, value: string): boolean {
-  let compiled = globs.get(pattern);
-  if (!compiled) {
-    const source = pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.');
-    compiled = new RegExp(`^${source}$`);
-    globs.set(pattern, compiled);
-  }
-  return compiled.test(value);
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return cachedRegExp(`^${source}$`).test(value);
 }

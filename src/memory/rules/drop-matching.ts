@@ -1,18 +1,10 @@
+import { cachedRegExp } from '../../regex-cache.js';
 import { contentText } from '../messages.js';
 import type { RuleContext, WindowEntry } from './types.js';
 
-const compiled = new Map<string, RegExp>();
-
 /** Drops small talk: user/assistant messages whose whole (trimmed) text matches a pattern. Tool calls are never dropped. */
 export function dropMatching(entries: WindowEntry[], rule: { patterns: string[]; roles: string[] }, _context: RuleContext): WindowEntry[] {
-  const patterns = rule.patterns.map((pattern) => {
-    let regex = compiled.get(pattern);
-    if (!regex) {
-      regex = new RegExp(`^(?:${pattern})$`, 'i');
-      compiled.set(pattern, regex);
-    }
-    return regex;
-  });
+  const patterns = rule.patterns.map((pattern) => cachedRegExp(`^(?:${pattern})$`, 'i'));
   return entries.filter((entry) => {
     if (!rule.roles.includes(entry.message.role) || entry.message.tool_calls?.length) return true;
     const text = contentText(entry.message.content).trim();
