@@ -1,0 +1,288 @@
+/**
+ * npm run bench — what mnemo costs on the request path, against a fast local
+ * provider on loopback. Rows: the provider directly (the floor), a bare
+ * http-proxy (the practical limit), mnemo without a session header, mnemo with
+ * memory on (memory, SQLite, Redis), at 1, 16 and 64 requests in flight; then
+ * streaming time to first byte, latency against session length, and memory per
+ * session. Writes bench/RESULTS.md. BENCH_SECONDS shortens or lengthens runs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { request } from 'undici';
+import { startRedis } from '../test/support/redis-server.js';
+import { createStore } from '../src/store/factory.js';
+import { machine } from './machine.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = [1, 16, 64];
+const SESSIONS = 200;
+const children: ChildProcess[] = [];
+
+async function serve(script: string, args: string[]): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (data: Buffer) => resolve(JSON.parse(data.toString().split('\n')[0]!).port));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return `http://127.0.0.1:${port}`;
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const body = (content: string, stream = false) => JSON.stringify({ model: 'gpt-4o-mini', stream, messages: [{ role: 'user', content }] });
+
+interface Load {
+  p50: number;
+  p99: number;
+  rps: number;
+  errors: number;
+}
+
+async function load(url: string, connections: number, sessions?: string[]): Promise<Load> {
+  let next = 0;
+  const result = await autocannon({
+    url: `${url}/v1/chat/completions`,
+    method: 'POST',
+    connections,
+    duration: SECONDS,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
+    body: body('What is the estimated delivery date of my order?'),
+    requests: sessions
+      ? [
+          {
+            setupRequest: (req) => {
+              req.headers = { ...req.headers, 'x-session-id': sessions[next++ % sessions.length]! };
+              return req;
+            },
+          },
+        ]
+      : undefined,
+  });
+  return { p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, errors: result.errors + result.non2xx };
+}
+
+/** Sessions of `turns` turns, built through mnemo as a stateless client would. */
+async function fill(url: string, prefix: string, count: number, turns: number): Promise<string[]> {
+  const ids = Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
+  let cursor = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (cursor < ids.length) {
+        const id = ids[cursor++]!;
+        for (let turn = 0; turn < turns; turn++) {
+          const response = await request(`${url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-session-id': id },
+            body: body(`Turn ${turn}: a question about order ${1000 + turn} and its delivery.`),
+          });
+          await response.body.text();
+        }
+      }
+    }),
+  );
+  return ids;
+}
+
+/** Sequential requests: p50 time to first byte and to the end. */
+async function sequential(url: string, count: number, options: { session?: string; stream?: boolean }) {
+  const firstBytes: number[] = [];
+  const totals: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const started = performance.now();
+    const response = await request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(options.session && { 'x-session-id': options.session }) },
+      body: body(`Question ${index} about order 7890?`, options.stream),
+    });
+    let first = true;
+    for await (const _chunk of response.body) {
+      if (first) {
+        firstBytes.push(performance.now() - started);
+        first = false;
+      }
+    }
+    totals.push(performance.now() - started);
+  }
+  return { ttfb: median(firstBytes), total: median(totals) };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+const ms = (value: number) => value.toFixed(2);
+
+async function main() {
+  const lines: string[] = [];
+  const log = (line = '') => {
+    console.log(line);
+    lines.push(line);
+  };
+  log('# npm run bench — proxy overhead');
+  log('');
+  log(`Machine: ${machine()}. ${SECONDS} s per run, autocannon in the bench process, the provider and each proxy in processes of their own. Generated ${new Date().toISOString()}.`);
+  log('');
+
+  const provider = await serve('bench/fast-provider.ts', []);
+  const bare = await serve('bench/bare-proxy.ts', [provider]);
+  const redis = await startRedis();
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-bench-'));
+  const rows: Array<{ name: string; concurrency: number; load: Load }> = [];
+  const measure = async (name: string, url: string, sessions?: string[]) => {
+    for (const concurrency of CONCURRENCY) {
+      const result = await load(url, concurrency, sessions);
+      rows.push({ name, concurrency, load: result });
+      console.log(`${name} c=${concurrency}: p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.rps.toFixed(0)} req/s, errors ${result.errors}`);
+    }
+  };
+
+  await measure('1. direct to provider', provider);
+  await measure('2. bare http-proxy', bare);
+  const stores: Array<[string, string]> = [
+    ['memory', 'memory://'],
+    ['sqlite', `sqlite://${join(dir, 'bench.db')}`],
+    ['redis', redis.url],
+  ];
+  for (const [label, store] of stores) {
+    const mnemoUrl = await serve('bench/mnemo-server.ts', [`${provider}/v1`, store]);
+    if (label === 'memory') await measure('3. mnemo, no session header', mnemoUrl);
+    const sessions = await fill(mnemoUrl, `s-${label}`, SESSIONS, 25);
+    await measure(`4. mnemo memory on, ${label} store, 50-turn sessions`, mnemoUrl, sessions);
+    await stop(children.pop());
+  }
+
+  log('| row | in flight | p50 ms | p99 ms | req/s | errors | p50 added vs 1 | p99 added vs 1 | throughput vs 2 |');
+  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of rows) {
+    const direct = rows.find((candidate) => candidate.name.startsWith('1.') && candidate.concurrency === row.concurrency)!.load;
+    const proxy = rows.find((candidate) => candidate.name.startsWith('2.') && candidate.concurrency === row.concurrency)!.load;
+    log(
+      `| ${row.name} | ${row.concurrency} | ${ms(row.load.p50)} | ${ms(row.load.p99)} | ${row.load.rps.toFixed(0)} | ${row.load.errors} | ${ms(row.load.p50 - direct.p50)} | ${ms(row.load.p99 - direct.p99)} | ${((row.load.rps / proxy.rps) * 100).toFixed(0)}% |`,
+    );
+  }
+  log('');
+  log('autocannon reports latency in whole milliseconds at these speeds, so sub-millisecond differences read as 0 or 1.');
+  log('');
+
+  // 5. Streaming: 50-chunk reply, sequential requests.
+  const mnemoUrl = await serve('bench/mnemo-server.ts', [`${provider}/v1`, `sqlite://${join(dir, 'stream.db')}`]);
+  const directStream = await sequential(provider, 300, { stream: true });
+  const mnemoStream = await sequential(mnemoUrl, 300, { stream: true, session: 'stream-1' });
+  log('## Streaming (50 chunks, sequential, p50)');
+  log('');
+  log('| path | time to first byte ms | total ms |');
+  log('| --- | ---: | ---: |');
+  log(`| direct | ${ms(directStream.ttfb)} | ${ms(directStream.total)} |`);
+  log(`| mnemo, memory on (SQLite) | ${ms(mnemoStream.ttfb)} | ${ms(mnemoStream.total)} |`);
+  log(`| added by mnemo | ${ms(mnemoStream.ttfb - directStream.ttfb)} | ${ms(mnemoStream.total - directStream.total)} |`);
+  log('');
+
+  // Latency against session length (SQLite, the default store).
+  log('## A turn at session length 10, 1,000 and 10,000 turns (SQLite, sequential, p50)');
+  log('');
+  log('| turns already in the session | p50 ms |');
+  log('| ---: | ---: |');
+  const byLength: number[] = [];
+  for (const turns of [10, 1_000, 10_000]) {
+    const [id] = await fill(mnemoUrl, `len${turns}`, 1, turns);
+    const result = await sequential(mnemoUrl, 200, { session: id });
+    byLength.push(result.total);
+    log(`| ${turns} | ${ms(result.total)} |`);
+  }
+  log('');
+  await stop(children.pop());
+
+  // Memory per idle session: 100,000 sessions of 20 turns written straight through the store.
+  const footprint = await footprintPerSession(redis.url, redis.port);
+  log('## Memory per idle session (100,000 sessions of 20 turns)');
+  log('');
+  log(`| store | total | per session | message text per session | overhead per session beyond text |`);
+  log('| --- | ---: | ---: | ---: | ---: |');
+  for (const row of footprint) {
+    log(`| ${row.store} | ${(row.total / 2 ** 20).toFixed(1)} MiB | ${row.perSession.toFixed(0)} B | ${row.textPerSession.toFixed(0)} B | ${(row.perSession - row.textPerSession).toFixed(0)} B |`);
+  }
+  log('');
+
+  // Targets.
+  const at = (prefix: string, concurrency: number) => rows.find((row) => row.name.startsWith(prefix) && row.concurrency === concurrency)!.load;
+  const direct64 = at('1.', 64);
+  const memory64 = rows.find((row) => row.name.includes('memory store') && row.concurrency === 64)!.load;
+  const redis64 = rows.find((row) => row.name.includes('redis store') && row.concurrency === 64)!.load;
+  const bare64 = at('2.', 64);
+  const redisFootprint = footprint.find((row) => row.store === 'redis')!;
+  const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+  log('## Targets');
+  log('');
+  log(`- added p50 over direct ≤ 0.5 ms at 64 in flight, memory store: ${verdict(memory64.p50 - direct64.p50 <= 0.5)} (${ms(memory64.p50 - direct64.p50)} ms)`);
+  log(`- added p99 over direct ≤ 3 ms at 64 in flight, memory store: ${verdict(memory64.p99 - direct64.p99 <= 3)} (${ms(memory64.p99 - direct64.p99)} ms)`);
+  log(`- with Redis, added p50 ≤ 1.5 ms: ${verdict(redis64.p50 - direct64.p50 <= 1.5)} (${ms(redis64.p50 - direct64.p50)} ms)`);
+  log(`- throughput with memory on ≥ 70% of the bare proxy: ${verdict(memory64.rps >= 0.7 * bare64.rps)} (${((memory64.rps / bare64.rps) * 100).toFixed(0)}%)`);
+  log(`- streaming adds ≤ 1 ms to time to first byte: ${verdict(mnemoStream.ttfb - directStream.ttfb <= 1)} (${ms(mnemoStream.ttfb - directStream.ttfb)} ms)`);
+  log(`- turn 10,000 costs ≤ 1.2× turn 10: ${verdict(byLength[2]! <= 1.2 * byLength[0]!)} (${(byLength[2]! / byLength[0]!).toFixed(2)}×)`);
+  log(
+    `- ≤ 2 KB of Redis memory per idle session beyond its message text: ${verdict(redisFootprint.perSession - redisFootprint.textPerSession <= 2048)} (${(redisFootprint.perSession - redisFootprint.textPerSession).toFixed(0)} B)`,
+  );
+  log('');
+
+  writeFileSync(new URL('./RESULTS.md', import.meta.url), lines.join('\n'));
+  await stop(children.pop());
+  await stop(children.pop());
+  await redis.stop();
+}
+
+async function footprintPerSession(redisUrl: string, redisPort: number) {
+  const COUNT = Number(process.env.BENCH_FOOTPRINT_SESSIONS ?? 100_000);
+  const messages = (session: number) =>
+    Array.from({ length: 40 }, (_, index) => {
+      const content = index % 2 === 0 ? `Turn ${index / 2}: where is order ${session}?` : `Order ${session} ships tomorrow.`;
+      return { id: `${session}-${index}`, message: { role: index % 2 === 0 ? 'user' : 'assistant', content }, tokens: 12, hash: `h${index}`, at: 0 };
+    });
+  const textBytes = (session: number) => messages(session).reduce((total, stored) => total + Buffer.byteLength(stored.message.content), 0);
+  const out: Array<{ store: string; total: number; perSession: number; textPerSession: number }> = [];
+  for (const [label, url] of [
+    ['memory (process RSS)', 'memory://'],
+    ['redis', redisUrl],
+  ] as const) {
+    const store = await createStore({ url, timeoutMs: 10_000 });
+    global.gc?.();
+    const before = label === 'redis' ? await redisUsedMemory(redisPort) : process.memoryUsage().rss;
+    let text = 0;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < COUNT) {
+          const session = next++;
+          text += textBytes(session);
+          await store.commit(`bench:idle-${session}`, 0, { keep: 0, append: messages(session) });
+        }
+      }),
+    );
+    global.gc?.();
+    const after = label === 'redis' ? await redisUsedMemory(redisPort) : process.memoryUsage().rss;
+    out.push({ store: label, total: after - before, perSession: (after - before) / COUNT, textPerSession: text / COUNT });
+    await store.close();
+  }
+  return out;
+}
+
+async function redisUsedMemory(port: number): Promise<number> {
+  const { execFileSync } = await import('node:child_process');
+  const info = execFileSync('redis-cli', ['-p', String(port), 'info', 'memory']).toString();
+  return Number(/used_memory:(\d+)/.exec(info)![1]);
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+}
