@@ -130,7 +130,9 @@ async function main() {
   };
   log('# npm run bench — proxy overhead');
   log('');
-  log(`Machine: ${machine()}. ${SECONDS} s per run, autocannon in the bench process, the provider and each proxy in processes of their own. Generated ${new Date().toISOString()}.`);
+  log(
+    `Machine: ${machine()}. ${SECONDS} s per run, autocannon in the bench process, the provider and each proxy in processes of their own. Generated ${new Date().toISOString()}.`,
+  );
   log('');
 
   const provider = await serve('bench/fast-provider.ts', []);
@@ -142,7 +144,9 @@ async function main() {
     for (const concurrency of CONCURRENCY) {
       const result = await load(url, concurrency, sessions);
       rows.push({ name, concurrency, load: result });
-      console.log(`${name} c=${concurrency}: p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.rps.toFixed(0)} req/s, errors ${result.errors}`);
+      console.log(
+        `${name} c=${concurrency}: p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.rps.toFixed(0)} req/s, errors ${result.errors}`,
+      );
     }
   };
 
@@ -209,12 +213,15 @@ async function main() {
   log(`| store | total | per session | message text per session | overhead per session beyond text |`);
   log('| --- | ---: | ---: | ---: | ---: |');
   for (const row of footprint) {
-    log(`| ${row.store} | ${(row.total / 2 ** 20).toFixed(1)} MiB | ${row.perSession.toFixed(0)} B | ${row.textPerSession.toFixed(0)} B | ${(row.perSession - row.textPerSession).toFixed(0)} B |`);
+    log(
+      `| ${row.store} | ${(row.total / 2 ** 20).toFixed(1)} MiB | ${row.perSession.toFixed(0)} B | ${row.textPerSession.toFixed(0)} B | ${(row.perSession - row.textPerSession).toFixed(0)} B |`,
+    );
   }
   log('');
 
   // Targets.
-  const at = (prefix: string, concurrency: number) => rows.find((row) => row.name.startsWith(prefix) && row.concurrency === concurrency)!.load;
+  const at = (prefix: string, concurrency: number) =>
+    rows.find((row) => row.name.startsWith(prefix) && row.concurrency === concurrency)!.load;
   const direct64 = at('1.', 64);
   const memory64 = rows.find((row) => row.name.includes('memory store') && row.concurrency === 64)!.load;
   const redis64 = rows.find((row) => row.name.includes('redis store') && row.concurrency === 64)!.load;
@@ -223,11 +230,19 @@ async function main() {
   const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
   log('## Targets');
   log('');
-  log(`- added p50 over direct ≤ 0.5 ms at 64 in flight, memory store: ${verdict(memory64.p50 - direct64.p50 <= 0.5)} (${ms(memory64.p50 - direct64.p50)} ms)`);
-  log(`- added p99 over direct ≤ 3 ms at 64 in flight, memory store: ${verdict(memory64.p99 - direct64.p99 <= 3)} (${ms(memory64.p99 - direct64.p99)} ms)`);
+  log(
+    `- added p50 over direct ≤ 0.5 ms at 64 in flight, memory store: ${verdict(memory64.p50 - direct64.p50 <= 0.5)} (${ms(memory64.p50 - direct64.p50)} ms)`,
+  );
+  log(
+    `- added p99 over direct ≤ 3 ms at 64 in flight, memory store: ${verdict(memory64.p99 - direct64.p99 <= 3)} (${ms(memory64.p99 - direct64.p99)} ms)`,
+  );
   log(`- with Redis, added p50 ≤ 1.5 ms: ${verdict(redis64.p50 - direct64.p50 <= 1.5)} (${ms(redis64.p50 - direct64.p50)} ms)`);
-  log(`- throughput with memory on ≥ 70% of the bare proxy: ${verdict(memory64.rps >= 0.7 * bare64.rps)} (${((memory64.rps / bare64.rps) * 100).toFixed(0)}%)`);
-  log(`- streaming adds ≤ 1 ms to time to first byte: ${verdict(mnemoStream.ttfb - directStream.ttfb <= 1)} (${ms(mnemoStream.ttfb - directStream.ttfb)} ms)`);
+  log(
+    `- throughput with memory on ≥ 70% of the bare proxy: ${verdict(memory64.rps >= 0.7 * bare64.rps)} (${((memory64.rps / bare64.rps) * 100).toFixed(0)}%)`,
+  );
+  log(
+    `- streaming adds ≤ 1 ms to time to first byte: ${verdict(mnemoStream.ttfb - directStream.ttfb <= 1)} (${ms(mnemoStream.ttfb - directStream.ttfb)} ms)`,
+  );
   log(`- turn 10,000 costs ≤ 1.2× turn 10: ${verdict(byLength[2]! <= 1.2 * byLength[0]!)} (${(byLength[2]! / byLength[0]!).toFixed(2)}×)`);
   log(
     `- ≤ 2 KB of Redis memory per idle session beyond its message text: ${verdict(redisFootprint.perSession - redisFootprint.textPerSession <= 2048)} (${(redisFootprint.perSession - redisFootprint.textPerSession).toFixed(0)} B)`,
@@ -245,7 +260,13 @@ async function footprintPerSession(redisUrl: string, redisPort: number) {
   const messages = (session: number) =>
     Array.from({ length: 40 }, (_, index) => {
       const content = index % 2 === 0 ? `Turn ${index / 2}: where is order ${session}?` : `Order ${session} ships tomorrow.`;
-      return { id: `${session}-${index}`, message: { role: index % 2 === 0 ? 'user' : 'assistant', content }, tokens: 12, hash: `h${index}`, at: 0 };
+      return {
+        id: `${session}-${index}`,
+        message: { role: index % 2 === 0 ? 'user' : 'assistant', content },
+        tokens: 12,
+        hash: `h${index}`,
+        at: 0,
+      };
     });
   const textBytes = (session: number) => messages(session).reduce((total, stored) => total + Buffer.byteLength(stored.message.content), 0);
   const out: Array<{ store: string; total: number; perSession: number; textPerSession: number }> = [];

@@ -22,13 +22,27 @@ export function encodingForModel(model: string): TiktokenEncoding {
   return 'o200k_base';
 }
 
+/** Texts counted again and again (system prompts, the memory block, fact lines) are cached. */
+const CACHE_LIMIT = 20_000;
+const CACHE_MAX_TEXT = 16_384;
+
 export class TiktokenTokenizer implements Tokenizer {
   private readonly encodings = new Map<TiktokenEncoding, Tiktoken>();
+  private readonly counts = new Map<string, number>();
 
   count(text: string, model: string): number {
     if (text.length === 0) return 0;
+    const encoding = encodingForModel(model);
+    const key = text.length <= CACHE_MAX_TEXT ? `${encoding}\u0000${text}` : undefined;
+    const cached = key === undefined ? undefined : this.counts.get(key);
+    if (cached !== undefined) return cached;
     // encode_ordinary: user text that happens to contain "<|endoftext|>" is text, not a special token.
-    return this.encoding(encodingForModel(model)).encode_ordinary(text).length;
+    const tokens = this.encoding(encoding).encode_ordinary(text).length;
+    if (key !== undefined) {
+      if (this.counts.size >= CACHE_LIMIT) this.counts.delete(this.counts.keys().next().value!);
+      this.counts.set(key, tokens);
+    }
+    return tokens;
   }
 
   countMessage(message: ChatMessage, model: string): number {

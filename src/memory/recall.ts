@@ -4,6 +4,19 @@ import { contentText, type StoredMessage } from './messages.js';
 /** [message index, term frequency, document length] */
 export type Posting = [number, number, number];
 
+/**
+ * A term's record: its document frequency and its most recent postings. The
+ * list is capped so a query's cost does not grow with the archive: a term in
+ * thousands of messages says little (low idf), and the newest mentions of it
+ * are the ones worth recalling.
+ */
+export interface TermRecord {
+  df: number;
+  postings: Posting[];
+}
+
+const MAX_POSTINGS = 256;
+
 // Okapi BM25 with the usual constants (Robertson & Zaragoza, 2009).
 const K1 = 1.2;
 const B = 0.75;
@@ -57,12 +70,15 @@ export async function indexArchived(
   }
   const reindexed = new Set(messages.map((message) => message.index));
   const names = [...additions.keys()].map((term) => `t:${term}`);
-  const existing = await store.readAux<Posting[]>(sessionKey, names);
+  const existing = await store.readAux<TermRecord>(sessionKey, names);
   await store.writeAux(
     sessionKey,
     names.map((name, position) => {
-      const kept = (existing[position] ?? []).filter(([index]) => !reindexed.has(index));
-      return { name, value: [...kept, ...additions.get(name.slice(2))!] };
+      const record = existing[position];
+      const kept = (record?.postings ?? []).filter(([index]) => !reindexed.has(index));
+      const added = additions.get(name.slice(2))!;
+      const df = (record?.df ?? 0) - ((record?.postings.length ?? 0) - kept.length) + added.length;
+      return { name, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS) } satisfies TermRecord };
     }),
   );
   return { docs: messages.length, length };
@@ -84,16 +100,17 @@ export async function searchArchive(
   const { docs, length } = meta.memory.recall;
   const queryTerms = [...new Set(terms(query))];
   if (docs === 0 || queryTerms.length === 0 || options.topK === 0) return [];
-  const postings = await store.readAux<Posting[]>(
+  const records = await store.readAux<TermRecord>(
     sessionKey,
     queryTerms.map((term) => `t:${term}`),
   );
   const averageLength = length / docs || 1;
   const scores = new Map<number, number>();
-  for (const list of postings) {
-    const live = (list ?? []).filter(([index]) => index < options.archivedUpTo);
+  for (const record of records) {
+    const live = (record?.postings ?? []).filter(([index]) => index < options.archivedUpTo);
     if (live.length === 0) continue;
-    const idf = Math.log(1 + (docs - live.length + 0.5) / (live.length + 0.5));
+    const df = Math.max(record!.df, live.length);
+    const idf = Math.log(1 + (docs - df + 0.5) / (df + 0.5));
     for (const [index, tf, documentLength] of live) {
       const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * documentLength) / averageLength));
       scores.set(index, (scores.get(index) ?? 0) + score);
