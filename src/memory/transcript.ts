@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { addFacts, toolResultFacts, type ContextFact, type ScratchEntry } from './context.js';
 import { withUserFacts, type UserProfile } from './profile.js';
@@ -73,7 +73,14 @@ export function toStored(
   redact: Config['privacy']['redact'] = [],
 ): StoredMessage {
   const kept = redactMessage(message, redact);
-  return { id: randomUUID(), message: kept, tokens: deps.tokenizer.countMessage(kept, model), hash: messageHash(message), at: deps.now() };
+  // 96 random bits: unique enough per session, a third of a UUID's bytes in every stored message.
+  return {
+    id: randomBytes(12).toString('base64url'),
+    message: kept,
+    tokens: deps.tokenizer.countMessage(kept, model),
+    hash: messageHash(message),
+    at: deps.now(),
+  };
 }
 
 /** Loads what reconciling needs, reconciles, and loads the bounded window the prompt is built from. */

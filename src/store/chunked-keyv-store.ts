@@ -21,6 +21,24 @@ interface HeadRecord {
   mem?: SessionMemory;
 }
 
+/**
+ * How a message is persisted: a tuple rather than an object, because field
+ * names repeated on every message were most of a stored session's overhead.
+ */
+type EncodedMessage = [id: string, tokens: number, hash: string, at: number, message: StoredMessage['message']];
+
+function encode(stored: StoredMessage): EncodedMessage {
+  return [stored.id, stored.tokens, stored.hash, stored.at, stored.message];
+}
+
+function decode(value: EncodedMessage | StoredMessage): StoredMessage {
+  if (!Array.isArray(value)) return value;
+  const [id, tokens, hash, at, message] = value;
+  return { id, message, tokens, hash, at };
+}
+
+type PersistedHead = Omit<HeadRecord, 'tail'> & { tail: Array<EncodedMessage | StoredMessage> };
+
 /** The side record listing every aux name written, so deletion leaves nothing behind. */
 const AUX_INDEX = '_names';
 
@@ -91,7 +109,7 @@ export class ChunkedKeyvStore implements SessionStore {
         next.c = change.times.createdAt;
         next.u = change.times.updatedAt;
       }
-      await this.keyv.set(headKey(sessionKey), next);
+      await this.keyv.set(headKey(sessionKey), { ...next, tail: next.tail.map(encode) } satisfies PersistedHead);
       if (garbage.length > 0) await this.keyv.deleteMany(garbage);
       const meta = toMeta(next);
       this.heads.set(meta, next);
@@ -190,9 +208,9 @@ export class ChunkedKeyvStore implements SessionStore {
       next.tail = next.tail.slice(0, keep - head.sealed * size);
     }
     next.tail.push(...change.append);
-    const writes: Array<{ key: string; value: StoredMessage[] }> = [];
+    const writes: Array<{ key: string; value: EncodedMessage[] }> = [];
     while (next.tail.length >= size) {
-      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: next.tail.slice(0, size) });
+      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: next.tail.slice(0, size).map(encode) });
       next.tail = next.tail.slice(size);
       next.sealed++;
     }
@@ -210,10 +228,10 @@ export class ChunkedKeyvStore implements SessionStore {
       const first = Math.floor(from / size);
       const last = Math.floor((Math.min(to, sealedEnd) - 1) / size);
       const keys = this.chunkKeys(sessionKey, head, first, last + 1);
-      const chunks = await this.keyv.getMany<StoredMessage[]>(keys);
+      const chunks = await this.keyv.getMany<EncodedMessage[]>(keys);
       chunks.forEach((chunk, offset) => {
         if (!chunk) throw new Error(`session ${sessionKey}: chunk ${first + offset} is missing`);
-        out.push(...chunk);
+        for (const value of chunk) out.push(decode(value));
       });
       const skip = from - first * size;
       out.splice(0, skip);
@@ -224,9 +242,9 @@ export class ChunkedKeyvStore implements SessionStore {
   }
 
   private async readChunk(sessionKey: string, head: HeadRecord, index: number): Promise<StoredMessage[]> {
-    const chunk = await this.keyv.get<StoredMessage[]>(chunkKey(sessionKey, index, generation(head, index)));
+    const chunk = await this.keyv.get<EncodedMessage[]>(chunkKey(sessionKey, index, generation(head, index)));
     if (!chunk) throw new Error(`session ${sessionKey}: chunk ${index} is missing`);
-    return chunk;
+    return chunk.map(decode);
   }
 
   private chunkKeys(sessionKey: string, head: HeadRecord, from: number, to: number): string[] {
@@ -236,7 +254,8 @@ export class ChunkedKeyvStore implements SessionStore {
   }
 
   private async readHead(sessionKey: string): Promise<HeadRecord | undefined> {
-    return (await this.keyv.get<HeadRecord>(headKey(sessionKey))) ?? undefined;
+    const head = await this.keyv.get<PersistedHead>(headKey(sessionKey));
+    return head ? { ...head, tail: head.tail.map(decode) } : undefined;
   }
 }
 
