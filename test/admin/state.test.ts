@@ -1,11 +1,37 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisProcess } from '../support/redis-server.js';
 import { completion, json } from '../support/fake-provider.js';
 import { ADMIN_TOKEN, startHarness, system, user, type Harness } from '../support/harness.js';
 
-describe('user profiles', () => {
+// Profiles, facts, scratchpad and lifecycle run against every backend: each suite gets its own
+// SQLite file or Redis database.
+const BACKENDS = ['memory', 'sqlite', 'redis'] as const;
+type Backend = (typeof BACKENDS)[number];
+let redis: RedisProcess;
+let nextDatabase = 0;
+const dir = mkdtempSync(join(tmpdir(), 'mnemo-state-'));
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+function storeFor(backend: Backend): { url: string } {
+  nextDatabase++;
+  if (backend === 'sqlite') return { url: `sqlite://${join(dir, `state-${nextDatabase}.db`)}` };
+  if (backend === 'redis') return { url: `${redis.url}/${nextDatabase}` };
+  return { url: 'memory://' };
+}
+
+describe.each(BACKENDS)('user profiles (%s store)', (backend) => {
   let harness: Harness;
   beforeAll(async () => {
     harness = await startHarness({
+      store: storeFor(backend),
       memory: { facts: { extractors: [{ name: 'email', pattern: '([\\w.+-]+@[\\w-]+\\.[\\w.]+)', scope: 'user', roles: ['user'] }] } },
     });
   });
@@ -60,10 +86,10 @@ describe('user profiles', () => {
   });
 });
 
-describe('context facts, captured tool results and the scratchpad', () => {
+describe.each(BACKENDS)('context facts, captured tool results and the scratchpad (%s store)', (backend) => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ memory: { rules: [{ kind: 'stub_tool_results', older_than_turns: 2 }] } });
+    harness = await startHarness({ store: storeFor(backend), memory: { rules: [{ kind: 'stub_tool_results', older_than_turns: 2 }] } });
     await harness.chat('ctx-1', { messages: [user('hello')] });
   });
   afterAll(() => harness.close());
@@ -142,10 +168,10 @@ describe('context facts, captured tool results and the scratchpad', () => {
   });
 });
 
-describe('session lifecycle', () => {
+describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ memory: { summary: { trigger_tokens: 200 }, window: { keep_tokens: 80 } } });
+    harness = await startHarness({ store: storeFor(backend), memory: { summary: { trigger_tokens: 200 }, window: { keep_tokens: 80 } } });
   });
   afterAll(() => harness.close());
 
@@ -208,7 +234,7 @@ describe('session lifecycle', () => {
         server: { host: '127.0.0.1', port: 0, admin_token: ADMIN_TOKEN },
         log: { level: 'silent' },
         upstream: { url: provider.url },
-        store: { url: 'memory://' },
+        store: storeFor(backend),
         session: { idle_ttl_ms: 60_000 },
       }),
       now: () => clock,
