@@ -155,7 +155,9 @@ export async function commitTurn(
   accounting: TurnAccounting,
   options: { attempts?: number } = {},
 ): Promise<{ meta: SessionMeta; factsExtracted: number }> {
-  const attempts = options.attempts ?? 8;
+  // Many writers on one session (retries, parallel tabs, several instances) each need a turn:
+  // retry with growing, jittered pauses rather than give up early.
+  const attempts = options.attempts ?? 100;
   let state = first;
   for (let attempt = 1; ; attempt++) {
     const append = [...state.fresh, reply];
@@ -179,7 +181,7 @@ export async function commitTurn(
       return { meta: result.meta, factsExtracted: extracted.length };
     }
     if (attempt >= attempts) throw new Error(`session ${sessionKey}: gave up after ${attempts} conflicting commits`);
-    await sleep(Math.random() * 5 * attempt);
+    await sleep(Math.random() * Math.min(2 ** attempt, 50));
     state = await loadTurn(deps, sessionKey, request, config);
   }
 }

@@ -50,7 +50,21 @@ export interface ChunkedStoreOptions {
   disconnect?: (force: boolean) => Promise<void>;
   /** Lists store keys (as mnemo names them, without the Keyv namespace) starting with a prefix. */
   scan: (prefix: string) => AsyncIterable<string>;
+  /**
+   * Checks the head's version and applies every write and delete of a commit as
+   * one atomic step in the backend (a Lua script on Redis), so several mnemo
+   * processes can share a store. Without it, commits are atomic per process.
+   */
+  atomicCommit?: AtomicCommit;
 }
+
+export type AtomicCommit = (commit: {
+  headKey: string;
+  expectedVersion: number;
+  head: unknown;
+  writes: Array<{ key: string; value: unknown }>;
+  deletes: string[];
+}) => Promise<boolean>;
 
 const GRACEFUL_CLOSE_MS = 1_000;
 
@@ -67,6 +81,7 @@ export class ChunkedKeyvStore implements SessionStore {
   private readonly lock = new KeyLock();
   private readonly disconnect?: (force: boolean) => Promise<void>;
   private readonly scan: (prefix: string) => AsyncIterable<string>;
+  private readonly atomicCommit?: AtomicCommit;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
 
@@ -79,6 +94,7 @@ export class ChunkedKeyvStore implements SessionStore {
     this.now = options.now ?? Date.now;
     this.disconnect = options.disconnect;
     this.scan = options.scan;
+    this.atomicCommit = options.atomicCommit;
   }
 
   async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {
@@ -101,7 +117,7 @@ export class ChunkedKeyvStore implements SessionStore {
       if ((head?.v ?? 0) !== expectedVersion) return { ok: false, reason: 'conflict' } as const;
       const time = this.now();
       const current: HeadRecord = head ?? { v: 0, n: 0, sealed: 0, tail: [], gens: [], c: time, u: time };
-      const { next, garbage } = await this.apply(sessionKey, current, change);
+      const { next, writes, garbage } = await this.apply(sessionKey, current, change);
       next.v = current.v + 1;
       next.u = time;
       if (change.memory) next.mem = change.memory;
@@ -109,8 +125,22 @@ export class ChunkedKeyvStore implements SessionStore {
         next.c = change.times.createdAt;
         next.u = change.times.updatedAt;
       }
-      await this.keyv.set(headKey(sessionKey), { ...next, tail: next.tail.map(encode) } satisfies PersistedHead);
-      if (garbage.length > 0) await this.keyv.deleteMany(garbage);
+      const persisted: PersistedHead = { ...next, tail: next.tail.map(encode) };
+      if (this.atomicCommit) {
+        const applied = await this.atomicCommit({
+          headKey: headKey(sessionKey),
+          expectedVersion,
+          head: persisted,
+          writes,
+          deletes: garbage,
+        });
+        if (!applied) return { ok: false, reason: 'conflict' } as const;
+      } else {
+        // Chunks before the head that references them: the head write is the commit point.
+        if (writes.length > 0) await this.keyv.setMany(writes);
+        await this.keyv.set(headKey(sessionKey), persisted);
+        if (garbage.length > 0) await this.keyv.deleteMany(garbage);
+      }
       const meta = toMeta(next);
       this.heads.set(meta, next);
       return { ok: true, meta } as const;
@@ -214,9 +244,8 @@ export class ChunkedKeyvStore implements SessionStore {
       next.tail = next.tail.slice(size);
       next.sealed++;
     }
-    if (writes.length > 0) await this.keyv.setMany(writes);
     next.n = next.sealed * size + next.tail.length;
-    return { next, garbage };
+    return { next, writes, garbage };
   }
 
   private async slice(sessionKey: string, head: HeadRecord, from: number, to: number): Promise<StoredMessage[]> {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import KeyvRedis from '@keyv/redis';
-import { ChunkedKeyvStore } from './chunked-keyv-store.js';
+import { ChunkedKeyvStore, type AtomicCommit } from './chunked-keyv-store.js';
 import { TimedStore } from './timed-store.js';
 import type { SessionStore } from './types.js';
 
@@ -52,6 +52,7 @@ function buildStore({ url, now }: StoreOptions): SessionStore {
         now,
         disconnect: (force) => adapter.disconnect(force),
         scan: (prefix) => scanRedis(adapter, prefix),
+        atomicCommit: (commit) => redisAtomicCommit(adapter, commit),
       });
     }
     default:
@@ -90,6 +91,37 @@ async function* scanSqlite(adapter: KeyvSqlite, prefix: string): AsyncIterable<s
   for (const row of rows) yield row.key.slice(NAMESPACE.length + 1);
 }
 
+// Compare-and-set of a whole commit in one step: the head's version is checked and every chunk
+// write, garbage delete and the head write happen together or not at all. All keys share the
+// session's hash tag, so the script stays in one slot (Redis Cluster-safe).
+const COMMIT_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+local version = 0
+if current then version = cjson.decode(current).value.v end
+if version ~= tonumber(ARGV[1]) then return 0 end
+local writes = tonumber(ARGV[2])
+for i = 1, writes do redis.call('SET', KEYS[i + 1], ARGV[i + 3]) end
+for i = writes + 2, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1`;
+
+async function redisAtomicCommit(adapter: KeyvRedis<unknown>, commit: Parameters<AtomicCommit>[0]): Promise<boolean> {
+  const prefix = `${NAMESPACE}::`;
+  // Values in the same envelope Keyv writes ({"value": …}), so reads through Keyv see them unchanged.
+  const envelope = (value: unknown) => JSON.stringify({ value });
+  const client = adapter.client as unknown as { eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown> };
+  const result = await client.eval(COMMIT_SCRIPT, {
+    keys: [commit.headKey, ...commit.writes.map((write) => write.key), ...commit.deletes].map((key) => prefix + key),
+    arguments: [
+      String(commit.expectedVersion),
+      String(commit.writes.length),
+      envelope(commit.head),
+      ...commit.writes.map((write) => envelope(write.value)),
+    ],
+  });
+  return Number(result) === 1;
+}
+
 async function* scanRedis(adapter: KeyvRedis<unknown>, prefix: string): AsyncIterable<string> {
   const full = `${NAMESPACE}::${prefix}`;
   const pattern = full.replace(/[*?[\]\\]/g, (char) => `\\${char}`) + '*';
@@ -107,7 +139,10 @@ function sqliteAdapter(url: string): KeyvSqlite {
   // WAL lets readers proceed during a write; synchronous=NORMAL syncs at checkpoints rather than on
   // every commit — a committed turn survives a mnemo crash, and only a power loss can drop the
   // last few (SQLite's documented trade-off for WAL mode).
-  void adapter.query('PRAGMA journal_mode=WAL').then(() => adapter.query('PRAGMA synchronous=NORMAL')).catch(() => undefined);
+  void adapter
+    .query('PRAGMA journal_mode=WAL')
+    .then(() => adapter.query('PRAGMA synchronous=NORMAL'))
+    .catch(() => undefined);
   return adapter;
 }
 
