@@ -268,6 +268,12 @@ export const configSchema = z.strictObject({
       url: z.string().min(1).default('sqlite://./data/mnemo.db'),
       /** Each store call fails after this long instead of hanging a request. */
       timeout_ms: z.number().int().positive().default(2_000),
+      /**
+       * When the store fails or times out on a chat request: fail answers 503 with an error object;
+       * pass_through forwards the request as sent, with no memory, marked X-Mnemo-Memory: degraded.
+       * Memory resumes by itself when the store answers again.
+       */
+      on_store_error: z.enum(['fail', 'pass_through']).default('fail'),
     })
     .prefault({}),
   session: z

@@ -4,7 +4,8 @@ import { hashId } from '../logger.js';
 import type { AssembledPrompt } from '../memory/assemble.js';
 import { foldCredentials } from '../memory/folds.js';
 import { buildPrompt } from '../memory/prompt.js';
-import { commitTurn, loadTurn, toStored } from '../memory/transcript.js';
+import { commitTurn, loadTurn, toStored, type TurnState } from '../memory/transcript.js';
+import { StoreUnavailableError } from '../errors.js';
 import { requestFacts, type RequestFacts } from '../metrics/http.js';
 import { providerName, type StreamEnd } from '../metrics/metrics.js';
 import { callCost, priceFor, savedCost } from '../metrics/pricing.js';
@@ -43,10 +44,23 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     Object.assign(facts, { session: hashId(key), model: body.model, stream: body.stream === true });
     deps.metrics.seen(facts.session!, deps.now());
 
-    const state = await loadTurn(deps, key, turn, config);
-    const credentials = foldCredentials(req.headers);
-    const prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
     const route = chooseUpstream(config.upstream, body.model);
+    const credentials = foldCredentials(req.headers);
+    let state: TurnState;
+    let prompt: AssembledPrompt;
+    try {
+      state = await loadTurn(deps, key, turn, config);
+      prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || config.store.on_store_error !== 'pass_through') throw error;
+      // Fail open: the request goes as the client sent it; nothing is remembered for it.
+      deps.logger.warn({ err: error, session: facts.session }, 'store unavailable; forwarding without memory');
+      deps.metrics.memoryDegraded.inc({ reason: 'store_unavailable' });
+      facts.memory = 'degraded';
+      res.setHeader('X-Mnemo-Memory', 'degraded');
+      await forward(deps, req, res, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
+      return;
+    }
     const injectUsage = body.stream === true && route.injectStreamUsage && body.stream_options?.include_usage !== true;
     const cacheKey = route.promptCacheKey && body.prompt_cache_key === undefined ? promptCacheKey(key) : undefined;
     const outbound = Buffer.from(JSON.stringify(outboundBody(body, prompt, { injectUsage, cacheKey })));
