@@ -51,6 +51,8 @@ export interface SessionMemory {
   user?: string;
   /** How many context facts and scratchpad entries exist, so turns without any skip reading them. */
   context?: { facts: number; scratch: number };
+  /** Idempotency keys of recent committed turns: a retried request is recorded once. */
+  idempotency?: string[];
 }
 
 export function emptyMemory(): SessionMemory {

@@ -4,6 +4,7 @@ import { addFacts, toolResultFacts, type ContextFact, type ScratchEntry } from '
 import { withUserFacts, type UserProfile } from './profile.js';
 import { redactMessage } from './redact.js';
 import { userKey } from '../proxy/identify.js';
+import { RECENT_KEYS } from '../proxy/idempotency.js';
 import type { SessionStore, SessionMeta } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { extractFacts, mergeFacts, type ExtractedFact } from './facts.js';
@@ -39,6 +40,8 @@ export interface TurnRequest {
   model: string;
   tenant: string;
   user?: string;
+  /** The client's Idempotency-Key: a turn carrying one is committed at most once. */
+  idempotencyKey?: string;
 }
 
 export const CONTEXT_FACTS = 'ctx:facts';
@@ -160,6 +163,10 @@ export async function commitTurn(
   const attempts = options.attempts ?? 100;
   let state = first;
   for (let attempt = 1; ; attempt++) {
+    if (request.idempotencyKey && state.meta?.memory.idempotency?.includes(request.idempotencyKey)) {
+      // A retry of this request committed first (another attempt, maybe on another instance).
+      return { meta: state.meta, factsExtracted: 0 };
+    }
     const append = [...state.fresh, reply];
     const extracted = extractFacts(
       append.map((stored, offset) => ({ stored, index: state.reconciliation.keep + offset })),
@@ -174,6 +181,7 @@ export async function commitTurn(
       accounting,
     );
     memory.user = request.user ?? memory.user;
+    if (request.idempotencyKey) memory.idempotency = [...(memory.idempotency ?? []), request.idempotencyKey].slice(-RECENT_KEYS);
     if (contextFacts !== undefined) memory.context = { facts: contextFacts, scratch: memory.context?.scratch ?? 0 };
     const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, { keep: state.reconciliation.keep, append, memory });
     if (result.ok) {

@@ -17,6 +17,7 @@ import { sessionHeaders, type ProxyDeps } from './deps.js';
 import { readSessionId, readUserId, requestTenant, sessionKey } from './identify.js';
 import type { CapturedReply } from './reply-capture.js';
 import { relayJson, relayStream, relayUnchanged, upstreamFailure, type RelayHooks } from './relay.js';
+import { answerName, readIdempotencyKey, replay, type StoredAnswer } from './idempotency.js';
 
 /**
  * POST …/chat/completions. The life of a call, top to bottom:
@@ -40,7 +41,8 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     const body = parseChatBody(raw, req.headers['content-type']);
     const tenant = requestTenant(req.headers, config.tenancy);
     const key = sessionKey(tenant, sessionId);
-    const turn = { messages: body.messages, model: body.model, tenant, user: readUserId(req.headers, body, config.users) };
+    const idempotencyKey = readIdempotencyKey(req.headers);
+    const turn = { messages: body.messages, model: body.model, tenant, user: readUserId(req.headers, body, config.users), idempotencyKey };
     Object.assign(facts, { session: hashId(key), model: body.model, stream: body.stream === true });
     deps.metrics.seen(facts.session!, deps.now());
 
@@ -50,6 +52,11 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     let prompt: AssembledPrompt;
     try {
       state = await loadTurn(deps, key, turn, config);
+      if (idempotencyKey && state.meta?.memory.idempotency?.includes(idempotencyKey)) {
+        // The first attempt completed: the retry gets its answer, and nothing is recorded twice.
+        const [answer] = await deps.store.readAux<StoredAnswer>(key, [answerName(idempotencyKey)]);
+        if (answer) return replay(res, answer);
+      }
       prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError) || config.store.on_store_error !== 'pass_through') throw error;
@@ -72,7 +79,7 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
     res.setHeader('X-Mnemo-Tokens-Sent', String(prompt.sentTokens));
 
     let factsExtracted = 0;
-    const commit = async (reply: CapturedReply | undefined) => {
+    const commit = async (reply: CapturedReply | undefined, sent: Buffer) => {
       if (!reply?.complete) return;
       try {
         const { meta, factsExtracted: extracted } = await commitTurn(
@@ -91,6 +98,14 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
           },
         );
         factsExtracted = extracted;
+        if (idempotencyKey) {
+          const answer: StoredAnswer = {
+            status: 200,
+            contentType: body.stream ? 'text/event-stream' : 'application/json',
+            body: sent.toString('base64'),
+          };
+          await deps.store.writeAux(key, [{ name: answerName(idempotencyKey), value: answer }]);
+        }
         deps.folds.maybeSchedule(key, meta, credentials);
       } catch (error) {
         // The provider already answered (and billed); deliver the answer and say memory missed it.
@@ -105,7 +120,7 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
       if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res, hooks);
       const reply =
         body.stream === true
-          ? await relayStream(upstream, res, { stripUsage: injectUsage }, commit, hooks)
+          ? await relayStream(upstream, res, { stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined }, commit, hooks)
           : await relayJson(upstream, res, commit, hooks);
       if (body.stream === true) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
       if (reply?.complete) recordTurn(deps, { body, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });

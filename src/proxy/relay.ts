@@ -48,7 +48,7 @@ export async function relayUnchanged(upstream: UpstreamResponse, res: Response, 
 export async function relayJson(
   upstream: UpstreamResponse,
   res: Response,
-  beforeEnd: (reply: CapturedReply | undefined) => Promise<void>,
+  beforeEnd: (reply: CapturedReply | undefined, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
 ): Promise<CapturedReply | undefined> {
   const chunks: Buffer[] = [];
@@ -56,7 +56,7 @@ export async function relayJson(
   hooks.onUpstreamDone?.();
   const body = Buffer.concat(chunks);
   const reply = captureJsonReply(body);
-  await beforeEnd(reply);
+  await beforeEnd(reply, body);
   hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
   res.end(body);
@@ -73,8 +73,8 @@ export async function relayJson(
 export async function relayStream(
   upstream: UpstreamResponse,
   res: Response,
-  options: { stripUsage: boolean },
-  beforeEnd: (reply: CapturedReply) => Promise<void>,
+  options: { stripUsage: boolean; keepCopy?: boolean },
+  beforeEnd: (reply: CapturedReply, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
 ): Promise<CapturedReply> {
   const capture = new StreamCapture();
@@ -82,6 +82,8 @@ export async function relayStream(
   hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: true }));
   res.flushHeaders();
+  // What the client saw, kept only when a retry may need it replayed (Idempotency-Key).
+  const sent: Buffer[] = [];
   let first = true;
   for await (const chunk of upstream.body) {
     if (first) {
@@ -90,15 +92,17 @@ export async function relayStream(
     }
     capture.write(chunk);
     const out = filter ? filter.write(chunk) : chunk;
+    if (options.keepCopy && out.length > 0) sent.push(out);
     if (out.length > 0 && !res.write(out)) await drained(res);
   }
   if (filter) {
     const rest = filter.flush();
+    if (options.keepCopy && rest.length > 0) sent.push(rest);
     if (rest.length > 0) res.write(rest);
   }
   hooks.onUpstreamDone?.();
   const reply = capture.result();
-  await beforeEnd(reply);
+  await beforeEnd(reply, Buffer.concat(sent));
   res.end();
   return reply;
 }
