@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
-import KeyvRedis from '@keyv/redis';
+import KeyvRedis, { createCluster } from '@keyv/redis';
 import { ChunkedKeyvStore, type AtomicCommit } from './chunked-keyv-store.js';
 import { TimedStore } from './timed-store.js';
 import type { SessionStore } from './types.js';
@@ -44,6 +44,8 @@ function buildStore({ url, now }: StoreOptions): SessionStore {
       const adapter = sqliteAdapter(url);
       return new ChunkedKeyvStore(keyv(adapter), { backend: 'sqlite', now, scan: (prefix) => scanSqlite(adapter, prefix) });
     }
+    case 'redis+cluster':
+    case 'rediss+cluster':
     case 'redis':
     case 'rediss': {
       const adapter = redisAdapter(url);
@@ -57,7 +59,7 @@ function buildStore({ url, now }: StoreOptions): SessionStore {
     }
     default:
       throw new StoreConfigError(
-        `MNEMO_STORE=${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port or memory://`,
+        `MNEMO_STORE=${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port, redis+cluster://host1:port,host2:port or memory://`,
       );
   }
 }
@@ -122,12 +124,15 @@ async function redisAtomicCommit(adapter: KeyvRedis<unknown>, commit: Parameters
   return Number(result) === 1;
 }
 
+/** SCAN on every master (one node, or each shard of a cluster). */
 async function* scanRedis(adapter: KeyvRedis<unknown>, prefix: string): AsyncIterable<string> {
   const full = `${NAMESPACE}::${prefix}`;
   const pattern = full.replace(/[*?[\]\\]/g, (char) => `\\${char}`) + '*';
-  const client = adapter.client as unknown as { scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string | string[]> };
-  for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
-    for (const key of Array.isArray(batch) ? batch : [batch]) yield key.slice(NAMESPACE.length + 2);
+  type Scanner = { scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string | string[]> };
+  for (const node of (await adapter.getMasterNodes()) as unknown as Scanner[]) {
+    for await (const batch of node.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
+      for (const key of Array.isArray(batch) ? batch : [batch]) yield key.slice(NAMESPACE.length + 2);
+    }
   }
 }
 
@@ -147,7 +152,19 @@ function sqliteAdapter(url: string): KeyvSqlite {
 }
 
 function redisAdapter(url: string): KeyvRedis<unknown> {
-  return new KeyvRedis(url, { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 2_000 });
+  const options = { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 2_000 };
+  const cluster = /^(rediss?)\+cluster:\/\/(.*)$/.exec(url);
+  if (!cluster) return new KeyvRedis(url, options);
+  // redis+cluster://[user:pass@]host1:port,host2:port,… — any reachable nodes; the client discovers the rest.
+  const [, scheme, rest] = cluster;
+  const auth = /^([^@/]*@)?(.*)$/.exec(rest!)!;
+  const rootNodes = auth[2]!
+    .split(',')
+    .filter(Boolean)
+    .map((node) => ({ url: `${scheme}://${auth[1] ?? ''}${node.replace(/\/.*$/, '')}` }));
+  if (rootNodes.length === 0)
+    throw new StoreConfigError(`MNEMO_STORE=${redactUrl(url)} names no cluster nodes: redis+cluster://host1:port,host2:port`);
+  return new KeyvRedis(createCluster({ rootNodes }) as never, options);
 }
 
 /** Hides a password in a connection URL before it reaches a log line or an error. */

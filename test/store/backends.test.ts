@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/factory.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('memory', () => createStore({ url: 'memory://', timeoutMs: 2_000 }));
@@ -23,6 +24,16 @@ storeContract(
     return createStore({ url: redis.url, timeoutMs: 2_000 });
   },
   async () => redis.stop(),
+);
+
+let cluster: RedisCluster;
+storeContract(
+  'redis cluster',
+  async () => {
+    cluster = await startRedisCluster();
+    return createStore({ url: cluster.url, timeoutMs: 5_000 });
+  },
+  async () => cluster.stop(),
 );
 
 describe('store factory', () => {

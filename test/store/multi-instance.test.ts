@@ -2,15 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeProvider } from '../support/fake-provider.js';
 import { startHarness, user, type Harness } from '../support/harness.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 
-describe('several mnemo instances on one Redis', () => {
-  let redis: RedisProcess;
+describe.each(['redis', 'redis cluster'] as const)('several mnemo instances on one %s', (kind) => {
+  let redis: RedisProcess | RedisCluster;
   let provider: FakeProvider;
   let instances: Harness[];
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = kind === 'redis' ? await startRedis() : await startRedisCluster();
     provider = await new FakeProvider().start();
-    instances = await Promise.all([1, 2, 3].map(() => startHarness({ store: { url: redis.url } }, provider)));
+    instances = await Promise.all([1, 2, 3].map(() => startHarness({ store: { url: redis.url, timeout_ms: 5_000 } }, provider)));
   });
   afterAll(async () => {
     for (const instance of instances) await instance.close();
