@@ -73,6 +73,41 @@ describe('the mnemo process', () => {
     }
   }, 30_000);
 
+  it('killed mid-stream (SIGKILL), leaves no partial turn behind', async () => {
+    const port = await freePort();
+    const mnemo = await spawnMnemo(config, port);
+    await (await chat(mnemo.url, 'kill-1', 'first question')).text();
+    provider.next(
+      streamParts([
+        { data: sse([chunk({ role: 'assistant', content: 'half an ans' })]) },
+        { delayMs: 2_000, data: sse([chunk({ content: 'wer' }), chunk({}, 'stop'), '[DONE]']) },
+      ]),
+    );
+    const response = await chat(mnemo.url, 'kill-1', 'second question', true);
+    const reader = response.body!.getReader();
+    await reader.read();
+    mnemo.child.kill('SIGKILL');
+    await mnemo.exited;
+    await reader.read().catch(() => undefined);
+
+    const again = await spawnMnemo(config, port);
+    try {
+      const session = await (
+        await fetch(`${again.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-session-id': 'kill-1', authorization: 'Bearer sk-test' },
+          body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user('third question')] }),
+        })
+      ).text();
+      expect(session).toContain('Reply to: third question');
+      const contents = provider.lastChat.body.messages.map((message: { content: string }) => message.content);
+      expect(contents).toEqual(['first question', 'Reply to: first question', 'third question']);
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  }, 30_000);
+
   it('on SIGTERM finishes a stream in flight, commits it, and exits 0', async () => {
     const mnemo = await spawnMnemo(config, await freePort());
     const slow = streamParts([

@@ -26,6 +26,23 @@ describe('on_store_error: pass_through', () => {
     // The request went as the client sent it.
     expect(harness.provider.lastChat.body.messages).toEqual([user('Any news?')]);
 
+    // Under load: Redis dies while requests are in flight; none hangs, none fails.
+    await redis.restart();
+    const load = Array.from({ length: 60 }, async (_, index) => {
+      await new Promise((resolve) => setTimeout(resolve, index * 5));
+      const started = Date.now();
+      const response = await harness.chat(`load-${index % 6}`, { messages: [user(`load ${index}`)] });
+      await response.text();
+      return { status: response.status, memory: response.headers.get('x-mnemo-memory'), ms: Date.now() - started };
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await redis.kill();
+    const outcomes = await Promise.all(load);
+    expect(outcomes.every((outcome) => outcome.status === 200)).toBe(true);
+    expect(outcomes.some((outcome) => outcome.memory === 'degraded')).toBe(true);
+    // A hang check, not a latency goal: every store call is bounded by store.timeout_ms (500 ms here).
+    expect(Math.max(...outcomes.map((outcome) => outcome.ms))).toBeLessThan(5_000);
+
     await redis.restart(); // no persistence: Redis comes back empty, as after a crash
     let memory: string | null = null;
     for (let attempt = 0; attempt < 50 && memory !== 'hit'; attempt++) {
