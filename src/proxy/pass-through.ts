@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
@@ -13,8 +14,15 @@ import type { Logger } from 'pino';
  */
 export function passThrough(options: { upstreamUrl: string; timeoutMs: number; logger: Logger }): RequestHandler {
   const target = new URL(options.upstreamUrl);
+  // Without an agent http-proxy sends `Connection: close` upstream, and the provider's answer
+  // then closes the client's connection too: every request would pay for a new TCP (and TLS) handshake.
+  const agent =
+    target.protocol === 'https:'
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 256 })
+      : new HttpAgent({ keepAlive: true, maxSockets: 256 });
   return createProxyMiddleware({
     target: target.href,
+    agent,
     changeOrigin: true,
     proxyTimeout: options.timeoutMs,
     pathRewrite: (path) => rewriteProxyPath(options.upstreamUrl, path),
