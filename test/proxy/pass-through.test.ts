@@ -84,6 +84,19 @@ describe('requests mnemo does not remember pass through untouched', () => {
     expect(harness.provider.lastChat.body.messages).toHaveLength(3);
   });
 
+  it('keeps connections alive on both sides', async () => {
+    const before = harness.provider.connections;
+    for (let index = 0; index < 5; index++) {
+      const models = await fetch(`${harness.mnemo.url}/v1/models`);
+      expect(models.headers.get('connection')).not.toBe('close');
+      await models.text();
+      const chat = await harness.chat(undefined, { messages: [{ role: 'user', content: `hi ${index}` }] });
+      expect(chat.headers.get('connection')).not.toBe('close');
+      await chat.text();
+    }
+    expect(harness.provider.connections - before).toBeLessThanOrEqual(2);
+  });
+
   it('answers 502 in OpenAI shape when the provider is unreachable', async () => {
     const dead = await startHarness({ upstream: { url: 'http://127.0.0.1:1/v1' } });
     try {

@@ -22,6 +22,8 @@ export type Reply = (call: ReceivedCall, res: ServerResponse) => void | Promise<
 export class FakeProvider {
   readonly calls: ReceivedCall[] = [];
   private readonly queue: Reply[] = [];
+  /** TCP connections accepted so far: shows whether a proxy reuses them. */
+  connections = 0;
   /** How summary calls are answered; tests swap it for slow or failing summarizers. */
   summaryReply: Reply = (call, res) => defaultReply(call, res);
   private server?: Server;
@@ -29,6 +31,7 @@ export class FakeProvider {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
     return this;
