@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
 import { startRedis } from '../test/support/redis-server.js';
+import { randomBytes } from 'node:crypto';
+import { messageHash } from '../src/memory/messages.js';
 import { createStore } from '../src/store/factory.js';
 import { machine } from './machine.js';
 
@@ -260,15 +262,12 @@ async function footprintPerSession(redisUrl: string, redisPort: number) {
   const messages = (session: number) =>
     Array.from({ length: 40 }, (_, index) => {
       const content = index % 2 === 0 ? `Turn ${index / 2}: where is order ${session}?` : `Order ${session} ships tomorrow.`;
-      return {
-        id: `${session}-${index}`,
-        message: { role: index % 2 === 0 ? 'user' : 'assistant', content },
-        tokens: 12,
-        hash: `h${index}`,
-        at: 0,
-      };
+      // Real-sized identity: a 16-character id and a 22-character hash, as mnemo writes them.
+      const message = { role: index % 2 === 0 ? 'user' : 'assistant', content };
+      return { id: randomBytes(12).toString('base64url'), message, tokens: 12, hash: messageHash(message), at: Date.now() };
     });
-  const textBytes = (session: number) => messages(session).reduce((total, stored) => total + Buffer.byteLength(stored.message.content), 0);
+  const textBytes = (list: ReturnType<typeof messages>) =>
+    list.reduce((total, stored) => total + Buffer.byteLength(stored.message.content), 0);
   const out: Array<{ store: string; total: number; perSession: number; textPerSession: number }> = [];
   for (const [label, url] of [
     ['memory (process RSS)', 'memory://'],
@@ -283,8 +282,9 @@ async function footprintPerSession(redisUrl: string, redisPort: number) {
       Array.from({ length: 64 }, async () => {
         while (next < COUNT) {
           const session = next++;
-          text += textBytes(session);
-          await store.commit(`bench:idle-${session}`, 0, { keep: 0, append: messages(session) });
+          const list = messages(session);
+          text += textBytes(list);
+          await store.commit(`bench:idle-${session}`, 0, { keep: 0, append: list });
         }
       }),
     );
