@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,25 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunk, FakeProvider, sse, streamParts } from './support/fake-provider.js';
 import { startHarness, user } from './support/harness.js';
 import { freePort } from './support/redis-server.js';
-
-/** mnemo as operators run it: the CLI in its own process. */
-async function spawnMnemo(config: string, port: number): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config, '--port', String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MNEMO_LOG_LEVEL: 'info' },
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (data: Buffer) => {
-      output += data.toString();
-      if (output.includes('mnemo listening')) resolve();
-    });
-    child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
-    void exited.then((code) => reject(new Error(`mnemo exited with ${code}: ${output}`)));
-  });
-  return { child, url: `http://127.0.0.1:${port}`, exited };
-}
+import { spawnMnemo } from './support/mnemo-process.js';
 
 describe('the mnemo process', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-cli-'));
