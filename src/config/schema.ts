@@ -341,7 +341,6 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type UpstreamRoute = z.infer<typeof upstreamRoute>;
 export type MemoryConfig = z.infer<typeof memorySchema>;
 export type PruningRule = z.infer<typeof pruningRule>;
 export type FactExtractor = z.infer<typeof factExtractor>;

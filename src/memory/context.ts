@@ -74,12 +74,26 @@ export function toolResultFacts(fresh: StoredMessage[], earlier: ChatMessage[], 
     });
 }
 
+// A fact's terms never change (its hash covers its text), so they are computed once per process.
+const TERMS_LIMIT = 50_000;
+const termsByHash = new Map<string, Set<string>>();
+
+function factTerms(fact: ContextFact): Set<string> {
+  let cached = termsByHash.get(fact.hash);
+  if (!cached) {
+    cached = new Set(terms(fact.text));
+    if (termsByHash.size >= TERMS_LIMIT) termsByHash.delete(termsByHash.keys().next().value!);
+    termsByHash.set(fact.hash, cached);
+  }
+  return cached;
+}
+
 /** Facts most relevant to `query` (term overlap weighted by rarity), best first, only those sharing a term. */
 export function relevantFacts(facts: ContextFact[], query: string, now: number): ContextFact[] {
   const live = facts.filter((fact) => !isExpired(fact, now));
   const queryTerms = new Set(terms(query));
   if (queryTerms.size === 0) return [];
-  const documents = live.map((fact) => new Set(terms(fact.text)));
+  const documents = live.map(factTerms);
   const frequency = new Map<string, number>();
   for (const document of documents) for (const term of document) frequency.set(term, (frequency.get(term) ?? 0) + 1);
   return live

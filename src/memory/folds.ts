@@ -97,10 +97,6 @@ export class FoldScheduler {
     this.controller.abort(new Error('shutting down'));
   }
 
-  get inFlight(): number {
-    return this.running.size;
-  }
-
   private async fold(sessionKey: string, credentials: FoldCredentials): Promise<void> {
     const config = this.deps.memory();
     const started = performance.now();

@@ -52,12 +52,18 @@ export function reconcile(stored: StoredView, incoming: ChatMessage[], hashes: s
   return { mode: 'stateless', keep: n, from: 0 };
 }
 
-/** Ranges of stored history reconcile needs for `incomingCount` client messages: head and tail. */
-export function rangesNeeded(storedCount: number, incomingCount: number): Array<[number, number]> {
-  const span = Math.min(storedCount, incomingCount);
+/**
+ * Ranges of stored history reconcile needs for the client's messages: the head
+ * only if they echo an assistant reply (rule 2 needs one), the tail only as far
+ * as an overlap can reach (rule 3). A stateless client's single new message
+ * needs neither, so its turn reads no history for reconciling.
+ */
+export function rangesNeeded(storedCount: number, incoming: ChatMessage[]): Array<[number, number]> {
+  const head = incoming.some((message) => message.role === 'assistant') ? Math.min(storedCount, incoming.length) : 0;
+  const tail = Math.min(storedCount, incoming.length - 1);
   return [
-    [0, span],
-    [storedCount - span, storedCount],
+    [0, head],
+    [storedCount - Math.max(0, tail), storedCount],
   ];
 }
 

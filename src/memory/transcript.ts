@@ -99,7 +99,7 @@ export async function loadTurn(deps: TurnDeps, sessionKey: string, request: Turn
   ]);
   const loaded = new Map<number, StoredMessage>();
   if (meta) {
-    for (const [from, to] of mergeRanges(rangesNeeded(meta.count, conversation.length))) {
+    for (const [from, to] of mergeRanges(rangesNeeded(meta.count, conversation))) {
       const slice = await deps.store.readMessages(sessionKey, meta, from, to);
       slice.forEach((message, offset) => loaded.set(from + offset, message));
     }
