@@ -14,8 +14,10 @@ import { InstrumentedStore } from './store/instrumented-store.js';
 import { IdleSweeper } from './memory/expiry.js';
 import { createLogger } from './logger.js';
 import { createApp } from './server.js';
-import { createStore, redactUrl } from './store/factory.js';
+import { createStores, redactUrl, type StoreOptions } from './store/factory.js';
+import { TierMover } from './store/tier-mover.js';
 import type { SessionStore } from './store/types.js';
+import type { MoveEvent } from './store/tiered-store.js';
 import { TiktokenTokenizer, type Tokenizer } from './tokenizer.js';
 import { createUndiciClient, type UpstreamClient } from './upstream/client.js';
 
@@ -43,6 +45,8 @@ export interface RunningMnemo {
   folds: FoldScheduler;
   metrics: Metrics;
   sweeper: IdleSweeper;
+  /** Moves idle sessions to the cold tier; present when store.cold_url is set. */
+  mover?: TierMover;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -52,13 +56,11 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.log);
   const metrics = new Metrics({ activeWindowMs: config.metrics.active_session_window_ms, now: options.now });
-  const store = new InstrumentedStore(
-    options.store ?? (await createStore({ url: config.store.url, timeoutMs: config.store.timeout_ms, now: options.now })),
-    metrics,
-  );
+  const holder = new ConfigHolder(config, options.configSource, logger);
+  const created = options.store ? { store: options.store } : await createStores(storeOptions(config, holder, metrics, options.now));
+  const store = new InstrumentedStore(created.store, metrics);
   const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
   const upstream = options.upstream ?? ownUpstream!;
-  const holder = new ConfigHolder(config, options.configSource, logger);
   const tokenizer = options.tokenizer ?? new TiktokenTokenizer();
   const now = options.now ?? Date.now;
   const embedder = options.embedder ?? new UpstreamEmbedder(upstream, () => holder.current().upstream.url);
@@ -76,10 +78,12 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     },
   });
   const sweeper = new IdleSweeper({ store, logger, now, onExpired: () => metrics.sessionsExpired.inc({ trigger: 'sweep' }) }, () => ({
-    idleTtlMs: holder.current().session.idle_ttl_ms,
+    retentionMs: holder.current().session.retention_ms,
     intervalMs: config.session.sweep_interval_ms,
   }));
-  if (config.session.idle_ttl_ms > 0) sweeper.start();
+  if (config.session.retention_ms > 0) sweeper.start();
+  const mover = created.tiers && new TierMover(created.tiers, logger, metrics);
+  mover?.start(config.store.tier_interval_ms);
   let accepting = true;
   const app = createApp(
     {
@@ -120,11 +124,24 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     // Folds get what is left of the grace period; past it they are abandoned, uncommitted.
     await folds.drain(Math.max(0, deadline - Date.now()));
     await sweeper.stop();
+    await mover?.stop();
     holder.close();
     await ownUpstream?.close();
     await store.close();
   };
-  return { url, server, store, logger, config: holder, folds, metrics, sweeper, close };
+  return { url, server, store, logger, config: holder, folds, metrics, sweeper, mover, close };
+}
+
+function storeOptions(config: Config, holder: ConfigHolder, metrics: Metrics, now?: () => number): StoreOptions {
+  const { store } = config;
+  const cold = store.cold_url
+    ? {
+        url: store.cold_url,
+        hotTtlMs: () => holder.current().store.hot_ttl_ms,
+        onMove: (event: MoveEvent) => metrics.tierMoves.inc({ ...event }),
+      }
+    : undefined;
+  return { url: store.url, timeoutMs: store.timeout_ms, now, cold };
 }
 
 /** Summary folds as metrics: outcome, duration, folded messages, and their side tokens and cost. */

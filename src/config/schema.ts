@@ -1,5 +1,14 @@
 import { z } from 'zod';
 
+/** Accepts a key's former name: moves `from` to `to` unless `to` is also given. */
+function renameKey(from: string, to: string) {
+  return (value: unknown) => {
+    if (!value || typeof value !== 'object' || !(from in value) || to in value) return value;
+    const { [from]: moved, ...rest } = value as Record<string, unknown>;
+    return { ...rest, [to]: moved };
+  };
+}
+
 /**
  * The single source of mnemo's configuration: shape, defaults and the
  * environment variable that overrides each key. `config/mnemo.yaml` documents
@@ -274,19 +283,38 @@ export const configSchema = z.strictObject({
        * Memory resumes by itself when the store answers again.
        */
       on_store_error: z.enum(['fail', 'pass_through']).default('fail'),
+      /**
+       * A durable cold tier (postgres://user@host/db or sqlite://path.db; empty = one tier). Sessions
+       * idle longer than hot_ttl_ms move there and come back on their next request. Env: MNEMO_COLD_STORE.
+       */
+      cold_url: z.string().default(''),
+      /** How long a session stays in `url` after its last activity before moving to `cold_url` (ms). */
+      hot_ttl_ms: z.number().int().min(1_000).default(3_600_000),
+      /** How often each instance looks for sessions to move cold (ms). */
+      tier_interval_ms: z.number().int().positive().default(60_000),
+    })
+    .refine((store) => store.cold_url === '' || store.cold_url !== store.url, {
+      message: 'cold_url must name a different store than url',
+      path: ['cold_url'],
     })
     .prefault({}),
   session: z
-    .strictObject({
-      /** Header that carries the conversation id. */
-      header: z.string().min(1).default('x-session-id'),
-      /** Other accepted header names, checked after `header`. */
-      aliases: z.array(z.string().min(1)).default(['x-mnemo-session-id']),
-      /** Sessions idle this long are erased (ms; 0 = keep forever). */
-      idle_ttl_ms: z.number().int().min(0).default(0),
-      /** How often idle sessions are swept (ms); they are also expired when next touched. */
-      sweep_interval_ms: z.number().int().positive().default(600_000),
-    })
+    .preprocess(
+      renameKey('idle_ttl_ms', 'retention_ms'),
+      z.strictObject({
+        /** Header that carries the conversation id. */
+        header: z.string().min(1).default('x-session-id'),
+        /** Other accepted header names, checked after `header`. */
+        aliases: z.array(z.string().min(1)).default(['x-mnemo-session-id']),
+        /**
+         * Sessions idle this long are erased from every tier (ms; 0 = keep forever). The former
+         * name idle_ttl_ms is still accepted.
+         */
+        retention_ms: z.number().int().min(0).default(0),
+        /** How often idle sessions are swept (ms); they are also expired when next touched. */
+        sweep_interval_ms: z.number().int().positive().default(600_000),
+      }),
+    )
     .prefault({}),
   tenancy: z
     .strictObject({

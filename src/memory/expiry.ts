@@ -1,49 +1,51 @@
 import type { Logger } from 'pino';
+import { PeriodicTask } from '../periodic-task.js';
 import type { SessionStore } from '../store/types.js';
 
 /**
- * Erases sessions idle longer than the TTL, on a timer. Sessions are also
- * expired lazily when next touched, so the sweep only bounds how long an
- * abandoned session's data lingers.
+ * Erases sessions idle longer than the retention period, on a timer. Sessions
+ * are also expired lazily when next touched, so the sweep only bounds how long
+ * an abandoned session's data lingers. With a cold tier, it sweeps both tiers.
  */
 export class IdleSweeper {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<number>;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly deps: { store: SessionStore; logger: Logger; now: () => number; onExpired: () => void },
-    private readonly settings: () => { idleTtlMs: number; intervalMs: number },
-  ) {}
+    private readonly settings: () => { retentionMs: number; intervalMs: number },
+  ) {
+    this.task = new PeriodicTask(
+      () => this.pass(),
+      (error) => deps.logger.warn({ err: error }, 'idle-session sweep failed; will retry on the next interval'),
+    );
+  }
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.settings().intervalMs);
-    this.timer.unref();
+    this.task.start(this.settings().intervalMs);
   }
 
   /** One pass over every session; resolves with how many were erased. */
   sweep(): Promise<number> {
-    this.running ??= this.pass().finally(() => (this.running = undefined));
-    return this.running;
+    return this.task.run();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running?.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   private async pass(): Promise<number> {
-    const { idleTtlMs } = this.settings();
-    if (idleTtlMs === 0) return 0;
-    const cutoff = this.deps.now() - idleTtlMs;
+    const { retentionMs } = this.settings();
+    if (retentionMs === 0) return 0;
+    const cutoff = this.deps.now() - retentionMs;
     const idle: string[] = [];
-    try {
-      for await (const { sessionKey, meta } of this.deps.store.listSessions('')) if (meta.updatedAt < cutoff) idle.push(sessionKey);
-      for (const sessionKey of idle) {
-        if (await this.deps.store.delete(sessionKey)) this.deps.onExpired();
+    for await (const { sessionKey, meta } of this.deps.store.listSessions('')) if (meta.updatedAt < cutoff) idle.push(sessionKey);
+    let erased = 0;
+    for (const sessionKey of idle) {
+      if (await this.deps.store.delete(sessionKey)) {
+        erased++;
+        this.deps.onExpired();
       }
-    } catch (error) {
-      this.deps.logger.warn({ err: error }, 'idle-session sweep failed; will retry on the next interval');
     }
-    return idle.length;
+    return erased;
   }
 }

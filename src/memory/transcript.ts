@@ -94,7 +94,7 @@ export async function loadTurn(deps: TurnDeps, sessionKey: string, request: Turn
   const conversation = messages.filter((message) => !isInstruction(message));
   const hashes = conversation.map(messageHash);
   const [meta, profile] = await Promise.all([
-    loadMeta(deps, sessionKey, config.session.idle_ttl_ms),
+    loadMeta(deps, sessionKey, config.session.retention_ms),
     request.user ? deps.store.getRecord<UserProfile>(userKey(request.tenant, request.user)) : undefined,
   ]);
   const loaded = new Map<number, StoredMessage>();
@@ -127,9 +127,9 @@ export async function loadTurn(deps: TurnDeps, sessionKey: string, request: Turn
 }
 
 /** The head, unless the session has been idle past its TTL — then it is erased and the turn starts fresh. */
-async function loadMeta(deps: TurnDeps, sessionKey: string, idleTtlMs: number): Promise<SessionMeta | undefined> {
+async function loadMeta(deps: TurnDeps, sessionKey: string, retentionMs: number): Promise<SessionMeta | undefined> {
   const meta = await deps.store.getMeta(sessionKey);
-  if (!meta || idleTtlMs === 0 || deps.now() - meta.updatedAt <= idleTtlMs) return meta;
+  if (!meta || retentionMs === 0 || deps.now() - meta.updatedAt <= retentionMs) return meta;
   await deps.store.delete(sessionKey);
   deps.onExpired?.();
   return undefined;

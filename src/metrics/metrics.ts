@@ -113,7 +113,7 @@ export class Metrics {
   );
   readonly inFlight = new Gauge({ name: 'mnemo_requests_in_flight', help: 'Requests being served now.', registers: [this.registry] });
   readonly streamEnds = this.counter('mnemo_stream_terminations_total', 'How streamed responses ended.', ['reason']);
-  readonly sessionsExpired = this.counter('mnemo_sessions_expired_total', 'Sessions erased after idling past session.idle_ttl_ms.', [
+  readonly sessionsExpired = this.counter('mnemo_sessions_expired_total', 'Sessions erased after idling past session.retention_ms.', [
     'trigger',
   ]);
   readonly memoryDegraded = this.counter('mnemo_memory_degraded_total', 'Turns answered without memory because the store failed.', [
@@ -122,6 +122,16 @@ export class Metrics {
 
   readonly storeDuration = this.histogram('mnemo_store_operation_duration_seconds', 'Store call latency.', ['op', 'backend'], FAST_BUCKETS);
   readonly storeErrors = this.counter('mnemo_store_errors_total', 'Store calls that failed or timed out.', ['op', 'backend']);
+  readonly tierMoves = this.counter(
+    'mnemo_tier_moves_total',
+    'Sessions moved between tiers: to_cold after idling past store.hot_ttl_ms, to_hot on their next request. outcome=raced: a turn or another instance got there first; nothing changed.',
+    ['direction', 'outcome'],
+  );
+  readonly tierPassFailures = this.counter(
+    'mnemo_tier_pass_failures_total',
+    'Demotion passes that stopped on a store error (retried next interval).',
+    [],
+  );
   readonly commitConflicts = this.counter('mnemo_commit_conflicts_total', 'Compare-and-set commits retried after a concurrent write.', [
     'backend',
   ]);

@@ -2,7 +2,7 @@ import type Keyv from 'keyv';
 import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { KeyLock } from './key-lock.js';
-import type { CommitResult, SessionMeta, SessionStore, TranscriptChange } from './types.js';
+import type { CommitResult, MovableStore, SessionMeta, SessionSnapshot, TranscriptChange } from './types.js';
 
 /**
  * The head record. The open (unsealed) end of the transcript lives inside it,
@@ -18,6 +18,8 @@ interface HeadRecord {
   gens: Array<[number, number]>;
   c: number;
   u: number;
+  /** When a tier move last brought the session back (it counts as activity for tiering, not as an update). */
+  t?: number;
   mem?: SessionMemory;
 }
 
@@ -56,6 +58,9 @@ export interface ChunkedStoreOptions {
    * processes can share a store. Without it, commits are atomic per process.
    */
   atomicCommit?: AtomicCommit;
+  /** Restore and evict as one atomic step each (Lua on Redis, one SQL statement on SQL backends). */
+  atomicRestore?: AtomicRestore;
+  atomicEvict?: AtomicEvict;
 }
 
 export type AtomicCommit = (commit: {
@@ -66,6 +71,17 @@ export type AtomicCommit = (commit: {
   deletes: string[];
 }) => Promise<boolean>;
 
+/** Writes `records`, then `head`, unless the backend holds this session at a newer version. */
+export type AtomicRestore = (restore: {
+  headKey: string;
+  version: number;
+  head: unknown;
+  records: Array<{ key: string; value: unknown }>;
+}) => Promise<boolean>;
+
+/** Deletes `keys` and the head, only if the head is still at `version`. */
+export type AtomicEvict = (evict: { headKey: string; version: number; keys: string[] }) => Promise<boolean>;
+
 const GRACEFUL_CLOSE_MS = 1_000;
 
 /**
@@ -74,7 +90,7 @@ const GRACEFUL_CLOSE_MS = 1_000;
  * new keys, so a crash between the two leaves the old head pointing at intact
  * data. The only commit point is the head write.
  */
-export class ChunkedKeyvStore implements SessionStore {
+export class ChunkedKeyvStore implements MovableStore {
   readonly backend: string;
   private readonly chunkSize: number;
   private readonly now: () => number;
@@ -82,6 +98,8 @@ export class ChunkedKeyvStore implements SessionStore {
   private readonly disconnect?: (force: boolean) => Promise<void>;
   private readonly scan: (prefix: string) => AsyncIterable<string>;
   private readonly atomicCommit?: AtomicCommit;
+  private readonly atomicRestore?: AtomicRestore;
+  private readonly atomicEvict?: AtomicEvict;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
 
@@ -95,6 +113,8 @@ export class ChunkedKeyvStore implements SessionStore {
     this.disconnect = options.disconnect;
     this.scan = options.scan;
     this.atomicCommit = options.atomicCommit;
+    this.atomicRestore = options.atomicRestore;
+    this.atomicEvict = options.atomicEvict;
   }
 
   async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {
@@ -173,6 +193,52 @@ export class ChunkedKeyvStore implements SessionStore {
       const meta = await this.getMeta(sessionKey);
       if (meta) yield { sessionKey, meta };
     }
+  }
+
+  async snapshot(sessionKey: string): Promise<SessionSnapshot | undefined> {
+    const head = await this.keyv.get<PersistedHead>(headKey(sessionKey));
+    if (!head) return undefined;
+    const auxNames = (await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? [];
+    const chunkKeys = this.chunkKeys(sessionKey, head, 0, head.sealed);
+    const auxKeys = auxNames.length > 0 ? [...auxNames, AUX_INDEX].map((name) => auxKey(sessionKey, name)) : [];
+    const keys = [...chunkKeys, ...auxKeys];
+    const values = keys.length > 0 ? await this.keyv.getMany(keys) : [];
+    const records: SessionSnapshot['records'] = [];
+    values.forEach((value, index) => {
+      const key = keys[index]!;
+      // A missing chunk would make the copy unreadable: refuse to move rather than move a hole.
+      if (value === undefined || value === null) {
+        if (index < chunkKeys.length) throw new Error(`session ${sessionKey}: chunk record ${key} is missing`);
+        return;
+      }
+      records.push({ key, value });
+    });
+    return { version: head.v, activeAt: Math.max(head.u, head.t ?? 0), head, records };
+  }
+
+  async restore(sessionKey: string, snapshot: SessionSnapshot, touchedAt?: number): Promise<boolean> {
+    const head = touchedAt === undefined ? snapshot.head : { ...(snapshot.head as PersistedHead), t: touchedAt };
+    const restore = { headKey: headKey(sessionKey), version: snapshot.version, head, records: snapshot.records };
+    if (this.atomicRestore) return this.atomicRestore(restore);
+    return this.lock.run(sessionKey, async () => {
+      const current = await this.keyv.get<PersistedHead>(restore.headKey);
+      if (current && current.v > snapshot.version) return false;
+      if (restore.records.length > 0) await this.keyv.setMany(restore.records);
+      await this.keyv.set(restore.headKey, head);
+      return true;
+    });
+  }
+
+  async evict(sessionKey: string, snapshot: SessionSnapshot): Promise<boolean> {
+    const evict = { headKey: headKey(sessionKey), version: snapshot.version, keys: snapshot.records.map((record) => record.key) };
+    if (this.atomicEvict) return this.atomicEvict(evict);
+    return this.lock.run(sessionKey, async () => {
+      const current = await this.keyv.get<PersistedHead>(evict.headKey);
+      if (current?.v !== snapshot.version) return false;
+      if (evict.keys.length > 0) await this.keyv.deleteMany(evict.keys);
+      await this.keyv.delete(evict.headKey);
+      return true;
+    });
   }
 
   async getRecord<T>(key: string): Promise<T | undefined> {
@@ -276,7 +342,7 @@ export class ChunkedKeyvStore implements SessionStore {
     return chunk.map(decode);
   }
 
-  private chunkKeys(sessionKey: string, head: HeadRecord, from: number, to: number): string[] {
+  private chunkKeys(sessionKey: string, head: Pick<HeadRecord, 'gens'>, from: number, to: number): string[] {
     const keys: string[] = [];
     for (let index = from; index < to; index++) keys.push(chunkKey(sessionKey, index, generation(head, index)));
     return keys;
@@ -309,7 +375,7 @@ function chunkKey(sessionKey: string, index: number, gen: number): string {
   return `s:{${sessionKey}}:c:${index}:${gen}`;
 }
 
-function generation(head: HeadRecord, index: number): number {
+function generation(head: Pick<HeadRecord, 'gens'>, index: number): number {
   let gen = 0;
   for (const [first, value] of head.gens) if (first <= index) gen = value;
   return gen;

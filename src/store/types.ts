@@ -53,3 +53,30 @@ export interface SessionStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Every record of one session as stored, for moving it between tiers. */
+export interface SessionSnapshot {
+  version: number;
+  /** Last update or return from the cold tier, whichever is later. */
+  activeAt: number;
+  /** The head record as persisted (opaque outside the store). */
+  head: unknown;
+  /** Chunks and side records, by store key. */
+  records: Array<{ key: string; value: unknown }>;
+}
+
+/**
+ * A store whose sessions can be copied out and in whole. Both writes are
+ * conditional on versions, so a move can race with turns and other moves
+ * without losing a commit.
+ */
+export interface MovableStore extends SessionStore {
+  snapshot(sessionKey: string): Promise<SessionSnapshot | undefined>;
+  /**
+   * Writes the snapshot unless this store holds the session at a newer version;
+   * `touchedAt` marks it active for tiering (its updatedAt is unchanged).
+   */
+  restore(sessionKey: string, snapshot: SessionSnapshot, touchedAt?: number): Promise<boolean>;
+  /** Deletes the session only if it is still at the snapshot's version. */
+  evict(sessionKey: string, snapshot: SessionSnapshot): Promise<boolean>;
+}

@@ -235,7 +235,7 @@ describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
         log: { level: 'silent' },
         upstream: { url: provider.url },
         store: storeFor(backend),
-        session: { idle_ttl_ms: 60_000 },
+        session: { retention_ms: 60_000 },
       }),
       now: () => clock,
     });

@@ -44,6 +44,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ path: 'config/mnemo.yaml', env: { MNEMO_PORT: '99999' } })).toThrow(/server\.port/);
   });
 
+  it('configures a cold tier from the file or MNEMO_COLD_STORE, and refuses one that is the hot store', () => {
+    const config = loadConfig({
+      path: file('tier.yaml', 'store:\n  url: redis://127.0.0.1:6379\n  hot_ttl_ms: 900000\n'),
+      env: { MNEMO_COLD_STORE: 'postgres://mnemo@db/mnemo' },
+    });
+    expect(config.store).toMatchObject({ cold_url: 'postgres://mnemo@db/mnemo', hot_ttl_ms: 900_000, tier_interval_ms: 60_000 });
+    expect(() => loadConfig({ path: 'config/mnemo.yaml', env: { MNEMO_COLD_STORE: 'sqlite://./data/mnemo.db' } })).toThrow(
+      /store\.cold_url: cold_url must name a different store/,
+    );
+    expect(() => loadConfig({ path: file('ttl.yaml', 'store:\n  hot_ttl_ms: 10\n'), env: {} })).toThrow(/store\.hot_ttl_ms/);
+  });
+
+  it('reads session.retention_ms, and still accepts its former name idle_ttl_ms', () => {
+    expect(loadConfig({ path: file('r1.yaml', 'session:\n  retention_ms: 5000\n'), env: {} }).session.retention_ms).toBe(5_000);
+    expect(loadConfig({ path: file('r2.yaml', 'session:\n  idle_ttl_ms: 7000\n'), env: {} }).session.retention_ms).toBe(7_000);
+  });
+
   it('rejects broken YAML and a missing explicit file', () => {
     expect(() => loadConfig({ path: file('e.yaml', 'server: [unclosed\n'), env: {} })).toThrow(/not valid YAML/);
     expect(() => loadConfig({ path: join(dir, 'missing.yaml'), env: {} })).toThrow(/config file not found/);

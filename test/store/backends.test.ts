@@ -2,12 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createStore } from '../../src/store/factory.js';
+import { buildStore, createStore } from '../../src/store/factory.js';
+import { startPostgres, type PostgresProcess } from '../support/postgres-server.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
+import { movableContract } from './movable-contract.js';
 import { storeContract } from './store-contract.js';
 
 storeContract('memory', () => createStore({ url: 'memory://', timeoutMs: 2_000 }));
+movableContract('memory', async () => buildStore('memory://'));
 
 const sqliteDir = mkdtempSync(join(tmpdir(), 'mnemo-sqlite-'));
 storeContract(
@@ -15,6 +18,7 @@ storeContract(
   () => createStore({ url: `sqlite://${join(sqliteDir, 'nested', 'contract.db')}`, timeoutMs: 5_000 }),
   async () => rmSync(sqliteDir, { recursive: true, force: true }),
 );
+movableContract('sqlite', async () => buildStore(`sqlite://${join(sqliteDir, 'tier.db')}`));
 
 let redis: RedisProcess;
 storeContract(
@@ -24,6 +28,36 @@ storeContract(
     return createStore({ url: redis.url, timeoutMs: 2_000 });
   },
   async () => redis.stop(),
+);
+
+let movableRedis: RedisProcess;
+movableContract(
+  'redis',
+  async () => {
+    movableRedis = await startRedis();
+    return buildStore(movableRedis.url);
+  },
+  async () => movableRedis.stop(),
+);
+
+let postgres: PostgresProcess;
+storeContract(
+  'postgres',
+  async () => {
+    postgres = await startPostgres();
+    return createStore({ url: postgres.url, timeoutMs: 5_000 });
+  },
+  async () => postgres.stop(),
+);
+
+let movablePostgres: PostgresProcess;
+movableContract(
+  'postgres',
+  async () => {
+    movablePostgres = await startPostgres();
+    return buildStore(movablePostgres.url);
+  },
+  async () => movablePostgres.stop(),
 );
 
 let cluster: RedisCluster;
@@ -38,8 +72,8 @@ storeContract(
 
 describe('store factory', () => {
   it('names the fix for an unsupported URL', async () => {
-    await expect(createStore({ url: 'postgres://x', timeoutMs: 100 })).rejects.toThrow(
-      /MNEMO_STORE=postgres:\/\/x is not supported: use sqlite:/,
+    await expect(createStore({ url: 'mysql://x', timeoutMs: 100 })).rejects.toThrow(
+      /MNEMO_STORE=mysql:\/\/x is not supported: use sqlite:/,
     );
   });
 

@@ -1,0 +1,158 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import KeyvPostgres from '@keyv/postgres';
+import pg from 'pg';
+import { ChunkedKeyvStore, type AtomicEvict, type AtomicRestore } from './chunked-keyv-store.js';
+import { NAMESPACE, StoreConfigError, envelope, keyvOver } from './keyv.js';
+
+/**
+ * SQLite (the embedded default) and PostgreSQL (a durable cold tier). Both keep
+ * Keyv's one table of (key, value); the steps that must be atomic across
+ * processes are single SQL statements that test the head's version in the row
+ * they change.
+ */
+export function sqliteStore(url: string, now?: () => number): ChunkedKeyvStore {
+  const adapter = sqliteAdapter(url);
+  const query = (sql: string, params: unknown[]) => adapter.query(sql, ...params) as Promise<Array<Record<string, unknown>>>;
+  return new ChunkedKeyvStore(keyvOver(adapter), {
+    backend: 'sqlite',
+    now,
+    scan: (prefix) => scanTable(query, `SELECT key FROM keyv WHERE key LIKE ? ESCAPE '\\'`, prefix),
+    atomicRestore: (restore) => restoreRow(query, SQLITE, restore),
+    atomicEvict: (evict) => evictRows(query, SQLITE, evict),
+  });
+}
+
+export function postgresStore(url: string, now?: () => number): ChunkedKeyvStore {
+  // Session keys run to ~300 characters with the tenant hash; Keyv's default column is VARCHAR(255).
+  const adapter = new OwnPoolPostgres({ uri: url, keySize: 1024 });
+  const query = (sql: string, params: unknown[]) => adapter.query(sql, params) as Promise<Array<Record<string, unknown>>>;
+  return new ChunkedKeyvStore(keyvOver(adapter), {
+    backend: 'postgres',
+    now,
+    scan: (prefix) => scanTable(query, `SELECT key FROM public.keyv WHERE key LIKE $1 ESCAPE '\\'`, prefix),
+    atomicRestore: (restore) => restoreRow(query, POSTGRES, restore),
+    atomicEvict: (evict) => evictRows(query, POSTGRES, evict),
+  });
+}
+
+const pools = new WeakMap<KeyvPostgres, pg.Pool>();
+
+/**
+ * @keyv/postgres with a pool per store instead of its module-wide one. Its
+ * shared pool is ended by whichever store closes first, and has no 'error'
+ * listener, so a PostgreSQL restart (which kills idle connections) would crash
+ * the process. Here the pool drops a broken idle connection quietly and the
+ * next query opens a fresh one; query errors still reach the caller.
+ */
+class OwnPoolPostgres extends KeyvPostgres {
+  // Called from the base constructor, before subclass fields exist: hence the WeakMap.
+  override async connect() {
+    let pool = pools.get(this);
+    if (!pool) {
+      pool = new pg.Pool({ connectionString: this.opts.uri, max: 10 });
+      pool.on('error', () => undefined);
+      pools.set(this, pool);
+    }
+    const owned = pool;
+    return async (sql: string, values?: unknown[]) => (await owned.query(sql, values)).rows;
+  }
+
+  override async disconnect(): Promise<void> {
+    await pools.get(this)?.end();
+  }
+}
+
+type Query = (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+interface Dialect {
+  /** Upserts many rows from two parallel arrays (keys, values). */
+  upsertMany: string;
+  /** Upserts the head unless the stored head's version is newer; returns the key when written. */
+  upsertHead: string;
+  /** Deletes the head and the listed keys if the head is at the version; returns the deleted keys. */
+  evict: string;
+  params: {
+    upsertMany(keys: string[], values: string[]): unknown[];
+    evict(headKey: string, version: number, keys: string[]): unknown[];
+  };
+}
+
+const SQLITE: Dialect = {
+  upsertMany: `INSERT INTO keyv (key, value)
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
+    ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+  upsertHead: `INSERT INTO keyv (key, value) VALUES (?, ?)
+    ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE json_extract(keyv.value, '$.value.v') <= ?
+    RETURNING key`,
+  // One statement holds SQLite's write lock throughout, and the version test is computed before any row goes.
+  evict: `DELETE FROM keyv WHERE key IN (SELECT value FROM json_each(?))
+    AND (SELECT json_extract(value, '$.value.v') FROM keyv WHERE key = ?) = ?
+    RETURNING key`,
+  params: {
+    upsertMany: (keys, values) => [JSON.stringify(keys.map((key, index) => [key, values[index]]))],
+    evict: (headKey, version, keys) => [JSON.stringify([headKey, ...keys]), headKey, version],
+  },
+};
+
+const POSTGRES: Dialect = {
+  upsertMany: `INSERT INTO public.keyv (key, value) SELECT * FROM UNNEST($1::text[], $2::text[])
+    ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+  upsertHead: `INSERT INTO public.keyv (key, value) VALUES ($1, $2)
+    ON CONFLICT(key) DO UPDATE SET value = excluded.value
+    WHERE ((public.keyv.value::jsonb) -> 'value' ->> 'v')::bigint <= $3
+    RETURNING key`,
+  // The version test sits on the head row itself, so a concurrent update of that row is re-checked
+  // (READ COMMITTED); the other rows go only if the head did.
+  evict: `WITH head AS (
+      DELETE FROM public.keyv WHERE key = $1 AND ((value::jsonb) -> 'value' ->> 'v')::bigint = $2 RETURNING key
+    ), rest AS (
+      DELETE FROM public.keyv WHERE key = ANY($3::text[]) AND EXISTS (SELECT 1 FROM head) RETURNING key
+    )
+    SELECT key FROM head UNION ALL SELECT key FROM rest`,
+  params: {
+    upsertMany: (keys, values) => [keys, values],
+    evict: (headKey, version, keys) => [headKey, version, keys],
+  },
+};
+
+const full = (key: string) => `${NAMESPACE}:${key}`;
+
+async function restoreRow(query: Query, dialect: Dialect, restore: Parameters<AtomicRestore>[0]): Promise<boolean> {
+  // Chunks and side records first, the head last: until the head lands, nothing refers to them.
+  if (restore.records.length > 0) {
+    const keys = restore.records.map((record) => full(record.key));
+    const values = restore.records.map((record) => envelope(record.value));
+    await query(dialect.upsertMany, dialect.params.upsertMany(keys, values));
+  }
+  const rows = await query(dialect.upsertHead, [full(restore.headKey), envelope(restore.head), restore.version]);
+  return rows.length === 1;
+}
+
+async function evictRows(query: Query, dialect: Dialect, evict: Parameters<AtomicEvict>[0]): Promise<boolean> {
+  const headKey = full(evict.headKey);
+  const rows = await query(dialect.evict, dialect.params.evict(headKey, evict.version, evict.keys.map(full)));
+  return rows.some((row) => row.key === headKey);
+}
+
+async function* scanTable(query: Query, sql: string, prefix: string): AsyncIterable<string> {
+  const pattern = full(prefix).replace(/[\\%_]/g, (char) => `\\${char}`) + '%';
+  const rows = (await query(sql, [pattern])) as Array<{ key: string }>;
+  for (const row of rows) yield row.key.slice(NAMESPACE.length + 1);
+}
+
+function sqliteAdapter(url: string): KeyvSqlite {
+  const path = url.replace(/^sqlite:\/\//, '');
+  if (path === '') throw new StoreConfigError('MNEMO_STORE=sqlite:// needs a file path, e.g. sqlite://./data/mnemo.db');
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const adapter = new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
+  // WAL lets readers proceed during a write; synchronous=NORMAL syncs at checkpoints rather than on
+  // every commit — a committed turn survives a mnemo crash, and only a power loss can drop the
+  // last few (SQLite's documented trade-off for WAL mode).
+  void adapter
+    .query('PRAGMA journal_mode=WAL')
+    .then(() => adapter.query('PRAGMA synchronous=NORMAL'))
+    .catch(() => undefined);
+  return adapter;
+}

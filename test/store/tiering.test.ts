@@ -1,0 +1,182 @@
+import { execFileSync } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { startMnemo, type RunningMnemo } from '../../src/main.js';
+import { createStores } from '../../src/store/factory.js';
+import type { MoveEvent, TieredStore } from '../../src/store/tiered-store.js';
+import type { SessionStore } from '../../src/store/types.js';
+import { ADMIN_TOKEN, user } from '../support/harness.js';
+import { FakeProvider } from '../support/fake-provider.js';
+import { startPostgres, type PostgresProcess } from '../support/postgres-server.js';
+import { startRedis, type RedisProcess } from '../support/redis-server.js';
+import { message, storeContract } from './store-contract.js';
+
+let redis: RedisProcess;
+let postgres: PostgresProcess;
+
+beforeAll(async () => {
+  [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
+});
+afterAll(async () => {
+  await Promise.all([redis.stop(), postgres.stop()]);
+});
+
+/** Keys of a session in Redis (hot) and rows in PostgreSQL (cold), found by its id. */
+function redisKeys(sessionId: string): string[] {
+  const output = execFileSync('redis-cli', ['-p', String(redis.port), '--scan', '--pattern', `*${sessionId}*`], { encoding: 'utf8' });
+  return output.split('\n').filter(Boolean);
+}
+async function postgresRows(sessionId: string): Promise<number> {
+  const client = new pg.Client(postgres.url);
+  await client.connect();
+  try {
+    const result = await client.query('SELECT count(*)::int AS n FROM keyv WHERE key LIKE $1', [`%${sessionId}%`]);
+    return result.rows[0].n as number;
+  } finally {
+    await client.end();
+  }
+}
+
+storeContract(
+  'redis hot + postgres cold',
+  async () => (await createStores({ url: redis.url, timeoutMs: 5_000, cold: { url: postgres.url, hotTtlMs: () => 60_000 } })).store,
+);
+
+describe('hot/cold tiering through mnemo (Redis hot, PostgreSQL cold)', () => {
+  let provider: FakeProvider;
+  let mnemo: RunningMnemo;
+  let clock = Date.UTC(2026, 10, 24);
+
+  beforeAll(async () => {
+    provider = await new FakeProvider().start();
+    mnemo = await startMnemo({
+      config: parseConfig({
+        server: { host: '127.0.0.1', port: 0, admin_token: ADMIN_TOKEN },
+        log: { level: 'silent' },
+        upstream: { url: provider.url },
+        store: { url: redis.url, cold_url: postgres.url, hot_ttl_ms: 60_000, tier_interval_ms: 3_600_000 },
+        session: { retention_ms: 3_600_000 },
+      }),
+      now: () => clock,
+    });
+  });
+  afterAll(async () => {
+    await mnemo.close(1_000);
+    await provider.stop();
+  });
+
+  const chat = (id: string, content: string) =>
+    fetch(`${mnemo.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-session-id': id, authorization: 'Bearer sk-test' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user(content)] }),
+    });
+  const metric = async (name: string) =>
+    (await (await fetch(`${mnemo.url}/metrics`)).text()).split('\n').find((line) => line.startsWith(name));
+
+  it('moves a session idle past hot_ttl to PostgreSQL and brings it back on its next request', async () => {
+    expect((await chat('order-7890', 'My order #7890 is stuck, can you help?')).status).toBe(200);
+    clock += 30_000;
+    expect(await mnemo.mover!.runOnce()).toBe(0); // not idle long enough yet
+    clock += 31_000;
+    expect(await mnemo.mover!.runOnce()).toBe(1);
+    expect(redisKeys('order-7890')).toEqual([]);
+    expect(await postgresRows('order-7890')).toBeGreaterThan(0);
+
+    // Listed while cold, by the admin API.
+    const listed = await (
+      await fetch(`${mnemo.url}/mnemo/sessions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-mnemo-tenant-key': 'sk-test' } })
+    ).json();
+    expect(listed.data.map((session: { id: string }) => session.id)).toContain('order-7890');
+
+    // The seed scenario's second turn, sent alone: the first turn comes back from PostgreSQL.
+    const response = await chat('order-7890', "What's the estimated delivery date?");
+    expect(response.status).toBe(200);
+    const sent = JSON.stringify(provider.lastChat.body.messages);
+    expect(sent).toContain('#7890');
+    expect(sent).toContain('estimated delivery date');
+    expect(redisKeys('order-7890').length).toBeGreaterThan(0);
+    expect(await postgresRows('order-7890')).toBe(0);
+
+    expect(await metric('mnemo_tier_moves_total{direction="to_cold",outcome="moved"}')).toMatch(/ 1$/);
+    expect(await metric('mnemo_tier_moves_total{direction="to_hot",outcome="moved"}')).toMatch(/ 1$/);
+  });
+
+  it('keeps a session that a turn touched during the pass hot', async () => {
+    await chat('busy', 'first');
+    clock += 61_000;
+    await chat('busy', 'second'); // active again before the pass runs
+    await mnemo.mover!.runOnce();
+    expect(redisKeys('busy').length).toBeGreaterThan(0);
+    expect(await postgresRows('busy')).toBe(0);
+  });
+
+  it('erases cold sessions past retention, from PostgreSQL too', async () => {
+    await chat('forgotten', 'an old conversation');
+    clock += 61_000;
+    await mnemo.mover!.runOnce();
+    expect(await postgresRows('forgotten')).toBeGreaterThan(0);
+    clock += 3_600_000;
+    expect(await mnemo.sweeper.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await postgresRows('forgotten')).toBe(0);
+    expect(redisKeys('forgotten')).toEqual([]);
+  });
+});
+
+describe('moves racing with turns', () => {
+  let tiers: TieredStore;
+  let store: SessionStore;
+  const moves: MoveEvent[] = [];
+
+  beforeAll(async () => {
+    const created = await createStores({
+      url: redis.url,
+      timeoutMs: 5_000,
+      cold: { url: postgres.url, hotTtlMs: () => 60_000, onMove: (event) => moves.push(event) },
+    });
+    store = created.store;
+    tiers = created.tiers!;
+  });
+  afterAll(async () => store.close());
+
+  it('loses no turn: 8 sessions take 25 turns each while a mover keeps demoting whatever idles 30 ms', async () => {
+    const sessions = Array.from({ length: 8 }, (_, index) => `race:${index}-${Math.random().toString(36).slice(2)}`);
+    for (const id of sessions) await store.commit(id, 0, { keep: 0, append: [message(`${id}#seed`)] });
+    let writing = true;
+    let vanished = 0;
+
+    async function turn(id: string, text: string) {
+      for (;;) {
+        const meta = await store.getMeta(id);
+        if (!meta) vanished++; // a seeded session must never read as absent
+        const result = await store.commit(id, meta?.version ?? 0, { keep: meta?.count ?? 0, append: [message(text)] });
+        if (result.ok) return;
+      }
+    }
+    const writers = sessions.map(async (id) => {
+      for (let index = 0; index < 25; index++) {
+        await turn(id, `${id}#${index}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 60));
+      }
+    });
+    const mover = (async () => {
+      while (writing) {
+        for (const id of sessions) await tiers.demote(id, Date.now() - 30);
+      }
+    })();
+    await Promise.all(writers);
+    writing = false;
+    await mover;
+
+    expect(vanished).toBe(0);
+    for (const id of sessions) {
+      const meta = (await store.getMeta(id))!;
+      const texts = (await store.readMessages(id, meta, 0, meta.count)).map((stored) => stored.message.content);
+      expect(texts).toEqual([`${id}#seed`, ...Array.from({ length: 25 }, (_, index) => `${id}#${index}`)]);
+    }
+    // The race really happened: sessions went cold and came back many times.
+    expect(moves.filter((move) => move.direction === 'to_cold' && move.outcome === 'moved').length).toBeGreaterThan(20);
+    expect(moves.filter((move) => move.direction === 'to_hot' && move.outcome === 'moved').length).toBeGreaterThan(20);
+  });
+});
