@@ -60,14 +60,18 @@ movableContract(
   async () => movablePostgres.stop(),
 );
 
-let cluster: RedisCluster;
-storeContract(
+// One cluster for both suites (it takes seconds to form); the second suite's teardown stops it.
+let cluster: Promise<RedisCluster> | undefined;
+const sharedCluster = () => (cluster ??= startRedisCluster());
+storeContract('redis cluster', async () => createStore({ url: (await sharedCluster()).url, timeoutMs: 5_000 }));
+movableContract(
   'redis cluster',
   async () => {
-    cluster = await startRedisCluster();
-    return createStore({ url: cluster.url, timeoutMs: 5_000 });
+    const store = buildStore((await sharedCluster()).url);
+    await store.ping();
+    return store;
   },
-  async () => cluster.stop(),
+  async () => (await sharedCluster()).stop(),
 );
 
 describe('store factory', () => {
