@@ -13,8 +13,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
 import { startRedis } from '../test/support/redis-server.js';
-import { randomBytes } from 'node:crypto';
-import { messageHash } from '../src/memory/messages.js';
+import { messageHash, newMessageId } from '../src/memory/messages.js';
 import { createStore } from '../src/store/factory.js';
 import { machine } from './machine.js';
 
@@ -262,9 +261,9 @@ async function footprintPerSession(redisUrl: string, redisPort: number) {
   const messages = (session: number) =>
     Array.from({ length: 40 }, (_, index) => {
       const content = index % 2 === 0 ? `Turn ${index / 2}: where is order ${session}?` : `Order ${session} ships tomorrow.`;
-      // Real-sized identity: a 16-character id and a 22-character hash, as mnemo writes them.
+      // Real-sized identity: ids and hashes made the way mnemo makes them.
       const message = { role: index % 2 === 0 ? 'user' : 'assistant', content };
-      return { id: randomBytes(12).toString('base64url'), message, tokens: 12, hash: messageHash(message), at: Date.now() };
+      return { id: newMessageId(), message, tokens: 12, hash: messageHash(message), at: Date.now() };
     });
   const textBytes = (list: ReturnType<typeof messages>) =>
     list.reduce((total, stored) => total + Buffer.byteLength(stored.message.content), 0);

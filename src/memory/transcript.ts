@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { addFacts, toolResultFacts, type ContextFact, type ScratchEntry } from './context.js';
 import { withUserFacts, type UserProfile } from './profile.js';
@@ -8,7 +7,7 @@ import { RECENT_KEYS } from '../proxy/idempotency.js';
 import type { SessionStore, SessionMeta } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { extractFacts, mergeFacts, type ExtractedFact } from './facts.js';
-import { isInstruction, messageHash, type ChatMessage, type StoredMessage } from './messages.js';
+import { isInstruction, messageHash, newMessageId, type ChatMessage, type StoredMessage } from './messages.js';
 import { rangesNeeded, reconcile, type Reconciliation, type StoredView } from './reconcile.js';
 import { emptyMemory, type SessionMemory, type Summary } from './state.js';
 import type { Indexed } from './assemble.js';
@@ -76,9 +75,8 @@ export function toStored(
   redact: Config['privacy']['redact'] = [],
 ): StoredMessage {
   const kept = redactMessage(message, redact);
-  // 96 random bits: unique enough per session, a third of a UUID's bytes in every stored message.
   return {
-    id: randomBytes(12).toString('base64url'),
+    id: newMessageId(),
     message: kept,
     tokens: deps.tokenizer.countMessage(kept, model),
     hash: messageHash(message),

@@ -24,22 +24,46 @@ interface HeadRecord {
 }
 
 /**
- * How a message is persisted: a tuple rather than an object, because field
- * names repeated on every message were most of a stored session's overhead.
+ * How a list of messages (a chunk, or the head's tail) is persisted: one tuple
+ * per message, [id, tokens, hash, ms since the previous message, role, content]
+ * for a plain text message and [id, tokens, hash, ms since the previous, 0,
+ * message] for anything else. Field names and absolute timestamps repeated on
+ * every message were most of an idle session's bytes. Lists written in the
+ * earlier forms (5-tuples with absolute times, or objects) still decode.
  */
-type EncodedMessage = [id: string, tokens: number, hash: string, at: number, message: StoredMessage['message']];
+type EncodedMessage = [id: string, tokens: number, hash: string, delta: number, role: string | 0, content: unknown];
+type LegacyMessage = [id: string, tokens: number, hash: string, at: number, message: StoredMessage['message']] | StoredMessage;
 
-function encode(stored: StoredMessage): EncodedMessage {
-  return [stored.id, stored.tokens, stored.hash, stored.at, stored.message];
+function encodeList(list: StoredMessage[]): EncodedMessage[] {
+  let previous = 0;
+  return list.map(({ id, tokens, hash, at, message }) => {
+    const delta = at - previous;
+    previous = at;
+    const plain = typeof message.content === 'string' && Object.keys(message).length === 2;
+    return plain ? [id, tokens, hash, delta, message.role, message.content] : [id, tokens, hash, delta, 0, message];
+  });
 }
 
-function decode(value: EncodedMessage | StoredMessage): StoredMessage {
-  if (!Array.isArray(value)) return value;
-  const [id, tokens, hash, at, message] = value;
-  return { id, message, tokens, hash, at };
+function decodeList(values: Array<EncodedMessage | LegacyMessage>): StoredMessage[] {
+  let previous = 0;
+  return values.map((value) => {
+    if (!Array.isArray(value)) {
+      previous = value.at;
+      return value;
+    }
+    if (value.length === 5) {
+      const [id, tokens, hash, at, message] = value;
+      previous = at;
+      return { id, message, tokens, hash, at };
+    }
+    const [id, tokens, hash, delta, role, content] = value as EncodedMessage;
+    const at = (previous += delta);
+    const message = role === 0 ? (content as StoredMessage['message']) : { role, content: content as string };
+    return { id, message, tokens, hash, at };
+  });
 }
 
-type PersistedHead = Omit<HeadRecord, 'tail'> & { tail: Array<EncodedMessage | StoredMessage> };
+type PersistedHead = Omit<HeadRecord, 'tail'> & { tail: Array<EncodedMessage | LegacyMessage> };
 
 /** The side record listing every aux name written, so deletion leaves nothing behind. */
 const AUX_INDEX = '_names';
@@ -145,7 +169,7 @@ export class ChunkedKeyvStore implements MovableStore {
         next.c = change.times.createdAt;
         next.u = change.times.updatedAt;
       }
-      const persisted: PersistedHead = { ...next, tail: next.tail.map(encode) };
+      const persisted: PersistedHead = { ...next, tail: encodeList(next.tail) };
       if (this.atomicCommit) {
         const applied = await this.atomicCommit({
           headKey: headKey(sessionKey),
@@ -306,7 +330,7 @@ export class ChunkedKeyvStore implements MovableStore {
     next.tail.push(...change.append);
     const writes: Array<{ key: string; value: EncodedMessage[] }> = [];
     while (next.tail.length >= size) {
-      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: next.tail.slice(0, size).map(encode) });
+      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: encodeList(next.tail.slice(0, size)) });
       next.tail = next.tail.slice(size);
       next.sealed++;
     }
@@ -326,7 +350,7 @@ export class ChunkedKeyvStore implements MovableStore {
       const chunks = await this.keyv.getMany<EncodedMessage[]>(keys);
       chunks.forEach((chunk, offset) => {
         if (!chunk) throw new Error(`session ${sessionKey}: chunk ${first + offset} is missing`);
-        for (const value of chunk) out.push(decode(value));
+        for (const stored of decodeList(chunk)) out.push(stored);
       });
       const skip = from - first * size;
       out.splice(0, skip);
@@ -339,7 +363,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private async readChunk(sessionKey: string, head: HeadRecord, index: number): Promise<StoredMessage[]> {
     const chunk = await this.keyv.get<EncodedMessage[]>(chunkKey(sessionKey, index, generation(head, index)));
     if (!chunk) throw new Error(`session ${sessionKey}: chunk ${index} is missing`);
-    return chunk.map(decode);
+    return decodeList(chunk);
   }
 
   private chunkKeys(sessionKey: string, head: Pick<HeadRecord, 'gens'>, from: number, to: number): string[] {
@@ -350,7 +374,7 @@ export class ChunkedKeyvStore implements MovableStore {
 
   private async readHead(sessionKey: string): Promise<HeadRecord | undefined> {
     const head = await this.keyv.get<PersistedHead>(headKey(sessionKey));
-    return head ? { ...head, tail: head.tail.map(decode) } : undefined;
+    return head ? { ...head, tail: decodeList(head.tail) } : undefined;
   }
 }
 

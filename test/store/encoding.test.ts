@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildStore } from '../../src/store/factory.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mnemo-encoding-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('stored message encoding', () => {
+  it('writes plain text messages as compact tuples with time deltas, and reads every field back', async () => {
+    const url = `sqlite://${join(dir, 'compact.db')}`;
+    const store = buildStore(url);
+    const messages = [
+      { id: 'a1', message: { role: 'user', content: 'My order #7890 is stuck' }, tokens: 9, hash: 'h1', at: 1_700_000_000_000 },
+      {
+        id: 'a2',
+        message: {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'track', arguments: '{}' } }],
+        },
+        tokens: 7,
+        hash: 'h2',
+        at: 1_700_000_000_450,
+      },
+      { id: 'a3', message: { role: 'tool', tool_call_id: 'c1', content: 'in transit' }, tokens: 4, hash: 'h3', at: 1_700_000_000_450 },
+    ];
+    await store.commit('t:compact', 0, { keep: 0, append: messages });
+    const meta = (await store.getMeta('t:compact'))!;
+    expect(await store.readMessages('t:compact', meta, 0, 3)).toEqual(messages);
+
+    const raw = new KeyvSqlite({ uri: url });
+    const [row] = (await raw.query(`SELECT value FROM keyv WHERE key LIKE '%t:compact}:head'`)) as Array<{ value: string }>;
+    expect(JSON.parse(row!.value).value.tail[0]).toEqual(['a1', 9, 'h1', 1_700_000_000_000, 'user', 'My order #7890 is stuck']);
+    expect(JSON.parse(row!.value).value.tail[1].slice(0, 5)).toEqual(['a2', 7, 'h2', 450, 0]);
+    await raw.disconnect();
+    await store.close();
+  });
+
+  it('still reads sessions written in the earlier forms, and rewrites them on the next commit', async () => {
+    const url = `sqlite://${join(dir, 'legacy.db')}`;
+    const raw = new KeyvSqlite({ uri: url });
+    const legacyHead = {
+      v: 1,
+      n: 2,
+      sealed: 0,
+      gens: [],
+      c: 1_700_000_000_000,
+      u: 1_700_000_000_500,
+      tail: [
+        ['old1', 5, 'h1', 1_700_000_000_000, { role: 'user', content: 'hello' }],
+        { id: 'old2', message: { role: 'assistant', content: 'hi' }, tokens: 3, hash: 'h2', at: 1_700_000_000_500 },
+      ],
+    };
+    await raw.set('mnemo:s:{t:legacy}:head', JSON.stringify({ value: legacyHead }));
+    await raw.disconnect();
+
+    const store = buildStore(url);
+    const meta = (await store.getMeta('t:legacy'))!;
+    const read = await store.readMessages('t:legacy', meta, 0, 2);
+    expect(read.map((stored) => [stored.id, stored.message.content, stored.at])).toEqual([
+      ['old1', 'hello', 1_700_000_000_000],
+      ['old2', 'hi', 1_700_000_000_500],
+    ]);
+    const next = { id: 'new3', message: { role: 'user', content: 'again' }, tokens: 4, hash: 'h3', at: 1_700_000_001_000 };
+    await store.commit('t:legacy', 1, { keep: 2, append: [next] });
+    const after = (await store.getMeta('t:legacy'))!;
+    expect((await store.readMessages('t:legacy', after, 0, 3)).map((stored) => stored.at)).toEqual([
+      1_700_000_000_000, 1_700_000_000_500, 1_700_000_001_000,
+    ]);
+    await store.close();
+  });
+});
