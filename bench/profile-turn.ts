@@ -1,13 +1,15 @@
 /**
  * npm run bench:profile — a CPU profile of mnemo serving memory-on turns (memory store, 50-turn
- * sessions, 16 in flight), and the functions with the most self time. Writes the .cpuprofile to
- * bench/profiles/ for a flame graph (Chrome DevTools or speedscope).
+ * sessions, 16 in flight): self and inclusive time by source file and the hottest functions, in
+ * bench/PROFILE.md. The .cpuprofile stays in bench/profiles/ for a flame graph (Chrome DevTools
+ * or speedscope).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
+import { machine } from './machine.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const STORE = process.env.BENCH_STORE ?? 'memory://';
@@ -15,17 +17,27 @@ const dir = join(import.meta.dirname, 'profiles');
 mkdirSync(dir, { recursive: true });
 
 async function serve(args: string[], script: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...args, '--import', 'tsx', script, ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (data: Buffer) => resolve(JSON.parse(data.toString()).port)));
+  const child = spawn(process.execPath, [...args, '--import', 'tsx', script, ...process.argv.slice(2)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve) =>
+    child.stdout!.once('data', (data: Buffer) => resolve(JSON.parse(data.toString()).port)),
+  );
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
 const provider = await serve([], 'bench/fast-provider.ts');
 const before = new Set(readdirSync(dir));
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'bench/mnemo-server.ts', `${provider.url}/v1`, STORE], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const port = await new Promise<number>((resolve) => child.stdout!.once('data', (data: Buffer) => resolve(JSON.parse(data.toString()).port)));
+const child = spawn(
+  process.execPath,
+  ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'bench/mnemo-server.ts', `${provider.url}/v1`, STORE],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+const port = await new Promise<number>((resolve) =>
+  child.stdout!.once('data', (data: Buffer) => resolve(JSON.parse(data.toString()).port)),
+);
 const url = `http://127.0.0.1:${port}`;
 const body = (content: string) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
 
@@ -60,18 +72,74 @@ provider.child.kill('SIGTERM');
 const file = readdirSync(dir)
   .filter((name) => name.endsWith('.cpuprofile') && !before.has(name))
   .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]!;
+interface Frame {
+  functionName: string;
+  url: string;
+}
 const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  nodes: Array<{ id: number; callFrame: Frame; children?: number[] }>;
   samples: number[];
 };
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const self = new Map<string, number>();
+const parent = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const where = (frame: Frame) => {
+  const url = frame.url;
+  if (url.includes('node_modules/'))
+    return `pkg ${url
+      .split('node_modules/')
+      .at(-1)!
+      .split('/')
+      .slice(0, url.includes('node_modules/@') ? 2 : 1)
+      .join('/')}`;
+  if (url.includes('/src/') || url.includes('/bench/')) return url.replace(/^.*\/(src|bench)\//, '$1/');
+  return url || frame.functionName || '(native)';
+};
+const selfByFile = new Map<string, number>();
+const inclusiveByFile = new Map<string, number>();
+const selfByFunction = new Map<string, number>();
 for (const sample of profile.samples) {
   const frame = byId.get(sample)!.callFrame;
-  const name = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^.*\/work\/main\//, '')}:${frame.lineNumber + 1}`;
-  self.set(name, (self.get(name) ?? 0) + 1);
+  const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  bump(selfByFile, where(frame));
+  bump(selfByFunction, `${frame.functionName || '(anonymous)'} (${where(frame)})`);
+  const seen = new Set<string>();
+  for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
+    const file = where(byId.get(id)!.callFrame);
+    if (seen.has(file)) continue;
+    seen.add(file);
+    bump(inclusiveByFile, file);
+  }
 }
 const total = profile.samples.length;
-console.log(`profile: bench/profiles/${file}`);
-for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 40)))
-  console.log(`${((count / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+const top = (map: Map<string, number>, count: number) =>
+  [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, hits]) => `| ${name} | ${((hits / total) * 100).toFixed(1)}% |`);
+const lines = [
+  '# npm run bench:profile — where a memory-on turn spends its CPU',
+  '',
+  `Machine: ${machine()}. mnemo with the memory store, 200 sessions of 25 turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms. The profile covers the whole process (start and the fill phase included). Generated ${new Date().toISOString()}.`,
+  '',
+  '## Self time by file',
+  '',
+  '| file | share of samples |',
+  '| --- | ---: |',
+  ...top(selfByFile, 25),
+  '',
+  '## Inclusive time by file (a file counted once per sample)',
+  '',
+  '| file | share of samples |',
+  '| --- | ---: |',
+  ...top(inclusiveByFile, 30),
+  '',
+  '## Hottest functions (self time)',
+  '',
+  '| function | share of samples |',
+  '| --- | ---: |',
+  ...top(selfByFunction, 30),
+  '',
+];
+writeFileSync(join(import.meta.dirname, 'PROFILE.md'), lines.join('\n'));
+console.log(lines.join('\n'));
