@@ -76,8 +76,14 @@ export class TieredStore implements SessionStore {
     }
   }
 
+  /**
+   * Readiness follows the hot tier only: every turn needs it, while a cold-tier outage affects only
+   * sessions that must come back from it (they fail or degrade per store.on_store_error). Taking
+   * every instance out of rotation during PostgreSQL maintenance would turn that into an outage.
+   * The cold tier is checked once at start, so a wrong cold_url still fails fast.
+   */
   async ping(): Promise<void> {
-    await Promise.all([this.hot.ping(), this.cold.ping()]);
+    await this.hot.ping();
   }
 
   async close(): Promise<void> {

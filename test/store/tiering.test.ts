@@ -180,3 +180,46 @@ describe('moves racing with turns', () => {
     expect(moves.filter((move) => move.direction === 'to_hot' && move.outcome === 'moved').length).toBeGreaterThan(20);
   });
 });
+
+describe('when the cold tier goes away', () => {
+  it('stays ready, and degrades (pass_through) only turns that need PostgreSQL', async () => {
+    const ownPostgres = await startPostgres();
+    const provider = await new FakeProvider().start();
+    let clock = Date.UTC(2026, 10, 24);
+    const mnemo = await startMnemo({
+      config: parseConfig({
+        server: { host: '127.0.0.1', port: 0 },
+        log: { level: 'silent' },
+        upstream: { url: provider.url },
+        store: { url: redis.url, cold_url: ownPostgres.url, hot_ttl_ms: 60_000, on_store_error: 'pass_through', timeout_ms: 1_000 },
+      }),
+      now: () => clock,
+    });
+    const chat = (id: string, content: string) =>
+      fetch(`${mnemo.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-session-id': id, authorization: 'Bearer sk-test' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user(content)] }),
+      });
+    try {
+      await chat('cold-outage', 'My order #7890 is stuck');
+      await chat('warm-one', 'hello');
+      clock += 61_000;
+      await chat('warm-one', 'still here'); // keeps it hot
+      expect(await mnemo.mover!.runOnce()).toBe(1);
+      await ownPostgres.stop();
+
+      expect((await fetch(`${mnemo.url}/readyz`)).status).toBe(200);
+      const warm = await chat('warm-one', 'and again');
+      expect(warm.status).toBe(200);
+      expect(warm.headers.get('x-mnemo-memory')).not.toBe('degraded');
+      const cold = await chat('cold-outage', "What's the estimated delivery date?");
+      expect(cold.status).toBe(200);
+      expect(cold.headers.get('x-mnemo-memory')).toBe('degraded');
+    } finally {
+      await mnemo.close(1_000);
+      await provider.stop();
+      await ownPostgres.stop();
+    }
+  });
+});
