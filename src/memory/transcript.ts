@@ -73,13 +73,14 @@ export function toStored(
   model: string,
   deps: Pick<TurnDeps, 'tokenizer' | 'now'>,
   redact: Config['privacy']['redact'] = [],
+  hash = messageHash(message),
 ): StoredMessage {
   const kept = redactMessage(message, redact);
   return {
     id: newMessageId(),
     message: kept,
     tokens: deps.tokenizer.countMessage(kept, model),
-    hash: messageHash(message),
+    hash,
     at: deps.now(),
   };
 }
@@ -110,7 +111,10 @@ export async function loadTurn(deps: TurnDeps, sessionKey: string, request: Turn
     },
   };
   const reconciliation = reconcile(view, conversation, hashes);
-  const fresh = conversation.slice(reconciliation.from).map((message) => toStored(message, model, deps, config.privacy.redact));
+  // Hashed once above for reconciling; the stored copies reuse those hashes.
+  const fresh = conversation
+    .slice(reconciliation.from)
+    .map((message, offset) => toStored(message, model, deps, config.privacy.redact, hashes[reconciliation.from + offset]));
   const keep = reconciliation.keep;
   const summary = validSummary(meta, keep);
   let window: Indexed[] = [];

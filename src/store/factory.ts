@@ -29,12 +29,10 @@ export async function createStore(options: StoreOptions): Promise<SessionStore> 
 }
 
 export async function createStores(options: StoreOptions): Promise<CreatedStore> {
-  const hot = await connected('MNEMO_STORE', options.url, options.timeoutMs, () => buildStore(options.url, options.now));
+  const hot = await connected('MNEMO_STORE', options.url, options);
   if (!options.cold) return { store: new TimedStore(hot, options.timeoutMs) };
   const { cold: coldOptions } = options;
-  const cold = await connected('MNEMO_COLD_STORE', coldOptions.url, options.timeoutMs, () =>
-    buildStore(coldOptions.url, options.now),
-  ).catch(async (error) => {
+  const cold = await connected('MNEMO_COLD_STORE', coldOptions.url, options).catch(async (error) => {
     await hot.close().catch(() => undefined);
     throw error;
   });
@@ -42,8 +40,15 @@ export async function createStores(options: StoreOptions): Promise<CreatedStore>
   return { store: new TimedStore(tiers, options.timeoutMs), tiers };
 }
 
-async function connected(variable: string, url: string, timeoutMs: number, build: () => ChunkedKeyvStore): Promise<ChunkedKeyvStore> {
-  const store = buildChecked(variable, url, build);
+/** The backend for `url`, answering; a failure names the setting (`variable`) it came from. */
+async function connected(variable: string, url: string, { timeoutMs, now }: StoreOptions): Promise<ChunkedKeyvStore> {
+  let store: ChunkedKeyvStore;
+  try {
+    store = buildStore(url, now);
+  } catch (error) {
+    if (error instanceof StoreConfigError) throw new StoreConfigError(`${variable}=${error.message}`);
+    throw error;
+  }
   try {
     await new TimedStore(store, timeoutMs).ping();
   } catch (error) {
@@ -51,15 +56,6 @@ async function connected(variable: string, url: string, timeoutMs: number, build
     throw new StoreConfigError(`${variable}=${redactUrl(url)} is unreachable: ${(error as Error).message}`);
   }
   return store;
-}
-
-function buildChecked(variable: string, url: string, build: () => ChunkedKeyvStore): ChunkedKeyvStore {
-  try {
-    return build();
-  } catch (error) {
-    if (error instanceof StoreConfigError) throw new StoreConfigError(error.message.replace(/^MNEMO_STORE/, variable));
-    throw error;
-  }
 }
 
 /** The backend named by `url`, not yet checked; createStore is the way in for everything but tests of the backends themselves. */
@@ -80,7 +76,7 @@ export function buildStore(url: string, now?: () => number): ChunkedKeyvStore {
       return redisStore(url, now);
     default:
       throw new StoreConfigError(
-        `MNEMO_STORE=${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port, redis+cluster://host1:port,host2:port, postgres://user@host/db or memory://`,
+        `${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port, redis+cluster://host1:port,host2:port, postgres://user@host/db or memory://`,
       );
   }
 }

@@ -27,6 +27,10 @@ export function envelope(value: unknown): string {
   return JSON.stringify({ value });
 }
 
+/**
+ * A store URL that cannot work. Backends describe the URL; the factory names the
+ * setting it came from (MNEMO_STORE or MNEMO_COLD_STORE) in front.
+ */
 export class StoreConfigError extends Error {
   override name = 'StoreConfigError';
 }

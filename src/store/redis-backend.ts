@@ -109,7 +109,6 @@ function redisAdapter(url: string): KeyvRedis<unknown> {
     .split(',')
     .filter(Boolean)
     .map((node) => ({ url: `${scheme}://${auth[1] ?? ''}${node.replace(/\/.*$/, '')}` }));
-  if (rootNodes.length === 0)
-    throw new StoreConfigError(`MNEMO_STORE=${redactUrl(url)} names no cluster nodes: redis+cluster://host1:port,host2:port`);
+  if (rootNodes.length === 0) throw new StoreConfigError(`${redactUrl(url)} names no cluster nodes: redis+cluster://host1:port,host2:port`);
   return new KeyvRedis(createCluster({ rootNodes }) as never, options);
 }

@@ -144,7 +144,7 @@ async function* scanTable(query: Query, sql: string, prefix: string): AsyncItera
 
 function sqliteAdapter(url: string): KeyvSqlite {
   const path = url.replace(/^sqlite:\/\//, '');
-  if (path === '') throw new StoreConfigError('MNEMO_STORE=sqlite:// needs a file path, e.g. sqlite://./data/mnemo.db');
+  if (path === '') throw new StoreConfigError('sqlite:// needs a file path, e.g. sqlite://./data/mnemo.db');
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const adapter = new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
   // WAL lets readers proceed during a write; synchronous=NORMAL syncs at checkpoints rather than on

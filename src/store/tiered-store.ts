@@ -1,4 +1,4 @@
-import type { CommitResult, MovableStore, SessionMeta, SessionSnapshot, SessionStore, TranscriptChange } from './types.js';
+import type { CommitResult, MovableStore, SessionMeta, SessionStore, TranscriptChange } from './types.js';
 
 export type MoveDirection = 'to_cold' | 'to_hot';
 /** moved: the session changed tier; raced: another instance or a new turn got there first, nothing changed. */
@@ -118,13 +118,10 @@ export class TieredStore implements SessionStore {
     // second hot read tells which; a session cannot leave hot again that fast (see hotTtlMs).
     if (!snapshot) return this.hot.getMeta(sessionKey);
     const restored = await this.hot.restore(sessionKey, snapshot, this.now());
-    if (restored) await this.dropColdCopy(sessionKey, snapshot);
+    // The cold copy goes only if unchanged; left behind, it is shadowed by the hot session and
+    // replaced by the next demotion, so a failure here costs space, not correctness.
+    if (restored) await this.cold.evict(sessionKey, snapshot).catch(() => false);
     this.options.onMove?.({ direction: 'to_hot', outcome: restored ? 'moved' : 'raced' });
     return this.hot.getMeta(sessionKey);
-  }
-
-  /** The cold copy goes only if unchanged; left behind, it is shadowed by the hot session and replaced by the next demotion. */
-  private async dropColdCopy(sessionKey: string, snapshot: SessionSnapshot): Promise<void> {
-    await this.cold.evict(sessionKey, snapshot).catch(() => false);
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
 import { completion, json } from '../support/fake-provider.js';
-import { ADMIN_TOKEN, startHarness, system, user, type Harness } from '../support/harness.js';
+import { startHarness, system, user, type Harness } from '../support/harness.js';
 
 // Profiles, facts, scratchpad and lifecycle run against every backend: each suite gets its own
 // SQLite file or Redis database.
@@ -225,39 +225,20 @@ describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
 
   it('expires idle sessions after the TTL, on the next request and by the sweeper', async () => {
     let clock = Date.UTC(2026, 10, 24);
-    const { FakeProvider } = await import('../support/fake-provider.js');
-    const { parseConfig } = await import('../../src/config/load.js');
-    const { startMnemo } = await import('../../src/main.js');
-    const provider = await new FakeProvider().start();
-    const mnemo = await startMnemo({
-      config: parseConfig({
-        server: { host: '127.0.0.1', port: 0, admin_token: ADMIN_TOKEN },
-        log: { level: 'silent' },
-        upstream: { url: provider.url },
-        store: storeFor(backend),
-        session: { retention_ms: 60_000 },
-      }),
-      now: () => clock,
-    });
-    const chat = (id: string, content: string) =>
-      fetch(`${mnemo.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-session-id': id, authorization: 'Bearer sk-test' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user(content)] }),
-      });
+    const idle = await startHarness({ store: storeFor(backend), session: { retention_ms: 60_000 } }, undefined, { now: () => clock });
+    const say = (id: string, content: string) => idle.chat(id, { messages: [user(content)] });
     try {
-      await chat('idle-1', 'remember me');
-      await chat('idle-2', 'me too');
+      await say('idle-1', 'remember me');
+      await say('idle-2', 'me too');
       clock += 61_000;
-      const response = await chat('idle-1', 'still there?');
+      const response = await say('idle-1', 'still there?');
       expect(response.headers.get('x-mnemo-memory')).toBe('miss');
-      expect(await mnemo.sweeper.sweep()).toBe(1); // idle-2, never touched again
-      const metrics = await (await fetch(`${mnemo.url}/metrics`)).text();
+      expect(await idle.mnemo.sweeper.sweep()).toBe(1); // idle-2, never touched again
+      const metrics = await (await fetch(`${idle.mnemo.url}/metrics`)).text();
       expect(metrics).toContain('mnemo_sessions_expired_total{trigger="request"} 1');
       expect(metrics).toContain('mnemo_sessions_expired_total{trigger="sweep"} 1');
     } finally {
-      await mnemo.close(1_000);
-      await provider.stop();
+      await idle.close();
     }
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildStore, createStore } from '../../src/store/factory.js';
+import { buildStore, createStore, createStores } from '../../src/store/factory.js';
 import { startPostgres, type PostgresProcess } from '../support/postgres-server.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
@@ -78,6 +78,12 @@ describe('store factory', () => {
   it('names the fix for an unsupported URL', async () => {
     await expect(createStore({ url: 'mysql://x', timeoutMs: 100 })).rejects.toThrow(
       /MNEMO_STORE=mysql:\/\/x is not supported: use sqlite:/,
+    );
+  });
+
+  it('names the setting at fault: a bad cold tier says MNEMO_COLD_STORE', async () => {
+    await expect(createStores({ url: 'memory://', timeoutMs: 100, cold: { url: 'mysql://x', hotTtlMs: () => 60_000 } })).rejects.toThrow(
+      /^MNEMO_COLD_STORE=mysql:\/\/x is not supported/,
     );
   });
 

@@ -1,13 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
-import { startMnemo, type RunningMnemo } from '../../src/main.js';
 import { createStores } from '../../src/store/factory.js';
 import type { MoveEvent, TieredStore } from '../../src/store/tiered-store.js';
 import type { SessionStore } from '../../src/store/types.js';
-import { ADMIN_TOKEN, user } from '../support/harness.js';
-import { FakeProvider } from '../support/fake-provider.js';
+import { startHarness, user, type Harness } from '../support/harness.js';
 import { startPostgres, type PostgresProcess } from '../support/postgres-server.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
 import { message, storeContract } from './store-contract.js';
@@ -44,56 +41,42 @@ storeContract(
 );
 
 describe('hot/cold tiering through mnemo (Redis hot, PostgreSQL cold)', () => {
-  let provider: FakeProvider;
-  let mnemo: RunningMnemo;
+  let harness: Harness;
   let clock = Date.UTC(2026, 10, 24);
 
   beforeAll(async () => {
-    provider = await new FakeProvider().start();
-    mnemo = await startMnemo({
-      config: parseConfig({
-        server: { host: '127.0.0.1', port: 0, admin_token: ADMIN_TOKEN },
-        log: { level: 'silent' },
-        upstream: { url: provider.url },
+    harness = await startHarness(
+      {
         store: { url: redis.url, cold_url: postgres.url, hot_ttl_ms: 60_000, tier_interval_ms: 3_600_000 },
         session: { retention_ms: 3_600_000 },
-      }),
-      now: () => clock,
-    });
+      },
+      undefined,
+      { now: () => clock },
+    );
   });
-  afterAll(async () => {
-    await mnemo.close(1_000);
-    await provider.stop();
-  });
+  afterAll(async () => harness.close());
 
-  const chat = (id: string, content: string) =>
-    fetch(`${mnemo.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-session-id': id, authorization: 'Bearer sk-test' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user(content)] }),
-    });
+  const chat = (id: string, content: string) => harness.chat(id, { messages: [user(content)] });
   const metric = async (name: string) =>
-    (await (await fetch(`${mnemo.url}/metrics`)).text()).split('\n').find((line) => line.startsWith(name));
+    (await (await fetch(`${harness.mnemo.url}/metrics`)).text()).split('\n').find((line) => line.startsWith(name));
 
   it('moves a session idle past hot_ttl to PostgreSQL and brings it back on its next request', async () => {
     expect((await chat('order-7890', 'My order #7890 is stuck, can you help?')).status).toBe(200);
     clock += 30_000;
-    expect(await mnemo.mover!.runOnce()).toBe(0); // not idle long enough yet
+    expect(await harness.mnemo.mover!.runOnce()).toBe(0); // not idle long enough yet
     clock += 31_000;
-    expect(await mnemo.mover!.runOnce()).toBe(1);
+    expect(await harness.mnemo.mover!.runOnce()).toBe(1);
     expect(redisKeys('order-7890')).toEqual([]);
     expect(await postgresRows('order-7890')).toBeGreaterThan(0);
 
     // Listed while cold, by the admin API.
-    const listed = await (
-      await fetch(`${mnemo.url}/mnemo/sessions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-mnemo-tenant-key': 'sk-test' } })
-    ).json();
+    const listed = await (await harness.admin('/mnemo/sessions')).json();
     expect(listed.data.map((session: { id: string }) => session.id)).toContain('order-7890');
 
     // The seed scenario's second turn, sent alone: the first turn comes back from PostgreSQL.
     const response = await chat('order-7890', "What's the estimated delivery date?");
     expect(response.status).toBe(200);
-    const sent = JSON.stringify(provider.lastChat.body.messages);
+    const sent = JSON.stringify(harness.provider.lastChat.body.messages);
     expect(sent).toContain('#7890');
     expect(sent).toContain('estimated delivery date');
     expect(redisKeys('order-7890').length).toBeGreaterThan(0);
@@ -107,7 +90,7 @@ describe('hot/cold tiering through mnemo (Redis hot, PostgreSQL cold)', () => {
     await chat('busy', 'first');
     clock += 61_000;
     await chat('busy', 'second'); // active again before the pass runs
-    await mnemo.mover!.runOnce();
+    await harness.mnemo.mover!.runOnce();
     expect(redisKeys('busy').length).toBeGreaterThan(0);
     expect(await postgresRows('busy')).toBe(0);
   });
@@ -115,10 +98,10 @@ describe('hot/cold tiering through mnemo (Redis hot, PostgreSQL cold)', () => {
   it('erases cold sessions past retention, from PostgreSQL too', async () => {
     await chat('forgotten', 'an old conversation');
     clock += 61_000;
-    await mnemo.mover!.runOnce();
+    await harness.mnemo.mover!.runOnce();
     expect(await postgresRows('forgotten')).toBeGreaterThan(0);
     clock += 3_600_000;
-    expect(await mnemo.sweeper.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await harness.mnemo.sweeper.sweep()).toBeGreaterThanOrEqual(1);
     expect(await postgresRows('forgotten')).toBe(0);
     expect(redisKeys('forgotten')).toEqual([]);
   });
@@ -184,32 +167,24 @@ describe('moves racing with turns', () => {
 describe('when the cold tier goes away', () => {
   it('stays ready, and degrades (pass_through) only turns that need PostgreSQL', async () => {
     const ownPostgres = await startPostgres();
-    const provider = await new FakeProvider().start();
     let clock = Date.UTC(2026, 10, 24);
-    const mnemo = await startMnemo({
-      config: parseConfig({
-        server: { host: '127.0.0.1', port: 0 },
-        log: { level: 'silent' },
-        upstream: { url: provider.url },
+    const outage = await startHarness(
+      {
         store: { url: redis.url, cold_url: ownPostgres.url, hot_ttl_ms: 60_000, on_store_error: 'pass_through', timeout_ms: 1_000 },
-      }),
-      now: () => clock,
-    });
-    const chat = (id: string, content: string) =>
-      fetch(`${mnemo.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-session-id': id, authorization: 'Bearer sk-test' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [user(content)] }),
-      });
+      },
+      undefined,
+      { now: () => clock },
+    );
+    const chat = (id: string, content: string) => outage.chat(id, { messages: [user(content)] });
     try {
       await chat('cold-outage', 'My order #7890 is stuck');
       await chat('warm-one', 'hello');
       clock += 61_000;
       await chat('warm-one', 'still here'); // keeps it hot
-      expect(await mnemo.mover!.runOnce()).toBe(1);
+      expect(await outage.mnemo.mover!.runOnce()).toBe(1);
       await ownPostgres.stop();
 
-      expect((await fetch(`${mnemo.url}/readyz`)).status).toBe(200);
+      expect((await fetch(`${outage.mnemo.url}/readyz`)).status).toBe(200);
       const warm = await chat('warm-one', 'and again');
       expect(warm.status).toBe(200);
       expect(warm.headers.get('x-mnemo-memory')).not.toBe('degraded');
@@ -217,8 +192,7 @@ describe('when the cold tier goes away', () => {
       expect(cold.status).toBe(200);
       expect(cold.headers.get('x-mnemo-memory')).toBe('degraded');
     } finally {
-      await mnemo.close(1_000);
-      await provider.stop();
+      await outage.close();
       await ownPostgres.stop();
     }
   });

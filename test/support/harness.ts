@@ -18,8 +18,12 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-/** A real mnemo on a loopback port, talking to a fake provider on another. */
-export async function startHarness(overrides: DeepPartial<Config> = {}, provider?: FakeProvider): Promise<Harness> {
+/** A real mnemo on a loopback port, talking to a fake provider on another; `now` is mnemo's clock. */
+export async function startHarness(
+  overrides: DeepPartial<Config> = {},
+  provider?: FakeProvider,
+  options: { now?: () => number } = {},
+): Promise<Harness> {
   const fake = provider ?? (await new FakeProvider().start());
   const config = parseConfig({
     ...overrides,
@@ -28,7 +32,7 @@ export async function startHarness(overrides: DeepPartial<Config> = {}, provider
     upstream: { url: fake.url, ...overrides.upstream },
     store: { url: 'memory://', ...overrides.store },
   });
-  const mnemo = await startMnemo({ config });
+  const mnemo = await startMnemo({ config, now: options.now });
   return {
     provider: fake,
     mnemo,
