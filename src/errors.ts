@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 
 /** The OpenAI error body, so clients' existing error handling keeps working. */
@@ -60,6 +61,23 @@ export class UnsupportedMediaTypeError extends MnemoError {
   }
 }
 
+export class UnsupportedEncodingError extends MnemoError {
+  constructor(encoding: string) {
+    super(
+      `Content-Encoding ${encoding} is not supported; use gzip, deflate, br or identity.`,
+      415,
+      'invalid_request_error',
+      'unsupported_encoding',
+    );
+  }
+}
+
+export class RequestAbortedError extends MnemoError {
+  constructor() {
+    super('Client closed the request before its body was complete.', 400, 'invalid_request_error', 'request_aborted');
+  }
+}
+
 export class StoreUnavailableError extends MnemoError {
   constructor(cause: unknown) {
     super(`Session store unavailable: ${describe(cause)}`, 503, 'server_error', 'store_unavailable');
@@ -84,22 +102,26 @@ function describe(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-export function sendError(res: Response, error: MnemoError): void {
-  res.status(error.status).json(error.toBody());
+/**
+ * The one place errors become HTTP responses, for the chat path and the
+ * express routes alike: mapped to a MnemoError, logged when it is mnemo's
+ * fault, written as OpenAI's error body.
+ */
+export function respondWithError(res: ServerResponse, error: unknown, logger: Logger): void {
+  const mapped = toMnemoError(error);
+  if (mapped.status >= 500) logger.error({ err: error }, mapped.message);
+  if (res.headersSent) {
+    // A stream already started: the status line is gone, so end the response.
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(mapped.toBody());
+  res.writeHead(mapped.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
-/** The one place errors become HTTP responses. */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
-  return (error, _req, res, _next) => {
-    const mapped = toMnemoError(error);
-    if (mapped.status >= 500) logger.error({ err: error }, mapped.message);
-    if (res.headersSent) {
-      // A stream already started: the status line is gone, so end the response.
-      res.destroy();
-      return;
-    }
-    sendError(res, mapped);
-  };
+  return (error, _req, res, _next) => respondWithError(res, error, logger);
 }
 
 /** Maps express/body-parser and unknown errors onto mnemo's classes. */
@@ -112,8 +134,7 @@ export function toMnemoError(error: unknown): MnemoError {
   if (candidate?.type === 'encoding.unsupported' || candidate?.type === 'charset.unsupported') {
     return new MnemoError(candidate.message ?? 'Unsupported encoding.', 415, 'invalid_request_error', 'unsupported_encoding');
   }
-  if (candidate?.type === 'request.aborted')
-    return new MnemoError('Client closed the request.', 400, 'invalid_request_error', 'request_aborted');
+  if (candidate?.type === 'request.aborted') return new RequestAbortedError();
   if (typeof candidate?.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
     return new MnemoError(candidate.message ?? 'Bad request.', candidate.status, 'invalid_request_error');
   }

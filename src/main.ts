@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import { ConfigHolder } from './config/holder.js';
@@ -13,7 +13,7 @@ import { callCost, priceFor } from './metrics/pricing.js';
 import { InstrumentedStore } from './store/instrumented-store.js';
 import { IdleSweeper } from './memory/expiry.js';
 import { createLogger } from './logger.js';
-import { createApp } from './server.js';
+import { createRequestHandler } from './server.js';
 import { createStores, redactUrl, type StoreOptions } from './store/factory.js';
 import { TierMover } from './store/tier-mover.js';
 import type { SessionStore } from './store/types.js';
@@ -85,7 +85,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const mover = created.tiers && new TierMover(created.tiers, logger, metrics);
   mover?.start(config.store.tier_interval_ms);
   let accepting = true;
-  const app = createApp(
+  const handler = createRequestHandler(
     {
       config: holder.current,
       store,
@@ -100,7 +100,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     },
     { accepting: () => accepting },
   );
-  const server = app.listen(config.server.port, config.server.host);
+  const server = createServer(handler).listen(config.server.port, config.server.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

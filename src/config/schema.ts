@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import bytes from 'bytes';
 
 /** Accepts a key's former name: moves `from` to `to` unless `to` is also given. */
 function renameKey(from: string, to: string) {
@@ -15,8 +16,10 @@ function renameKey(from: string, to: string) {
  * the same keys for operators; `loadConfig` validates once at start.
  */
 
+// Parsed once here (with `bytes`, the parser body-parser uses) so the request path compares numbers.
 const byteSize = z
   .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)])
+  .transform((value) => (typeof value === 'number' ? value : bytes.parse(value)!))
   .describe('a size in bytes, or a string such as "10mb"');
 
 const upstreamRoute = z.strictObject({
@@ -230,7 +233,7 @@ export const configSchema = z.strictObject({
       /** TCP port. Env: MNEMO_PORT. */
       port: z.number().int().min(0).max(65535).default(8080),
       /** Largest request body accepted on memory routes; larger gets 413. */
-      body_limit: byteSize.default('10mb'),
+      body_limit: byteSize.prefault('10mb'),
       /** Bearer token for /mnemo/* admin routes. Unset: admin routes answer only on loopback. Env: MNEMO_ADMIN_TOKEN. */
       admin_token: z.string().min(16).nullable().default(null),
       /** Reload the config file when it changes (SIGHUP always reloads). */

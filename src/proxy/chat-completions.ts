@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashId } from '../logger.js';
 import type { AssembledPrompt } from '../memory/assemble.js';
 import { foldCredentials } from '../memory/folds.js';
 import { buildPrompt } from '../memory/prompt.js';
 import { commitTurn, loadTurn, toStored, type TurnState } from '../memory/transcript.js';
 import { StoreUnavailableError } from '../errors.js';
-import { requestFacts, type RequestFacts } from '../metrics/http.js';
+import type { RequestFacts } from '../metrics/http.js';
 import { providerName, type StreamEnd } from '../metrics/metrics.js';
 import { callCost, priceFor, savedCost } from '../metrics/pricing.js';
 import type { UpstreamResponse } from '../upstream/client.js';
@@ -24,17 +24,17 @@ import { answerName, readIdempotencyKey, replay, type StoredAnswer } from './ide
  * identify → load and reconcile → assemble → forward → capture → commit → record.
  * Requests without a session header are forwarded byte for byte.
  */
-export function chatCompletions(deps: ProxyDeps): RequestHandler {
-  return async (req, res) => {
+export function chatCompletions(
+  deps: ProxyDeps,
+): (req: IncomingMessage, res: ServerResponse, raw: Buffer, facts: RequestFacts) => Promise<void> {
+  return async (req, res, raw, facts) => {
     const config = deps.config();
-    const facts = requestFacts(res);
-    const raw = req.body as Buffer;
     const sessionId = readSessionId(req.headers, sessionHeaders(config));
     if (sessionId === undefined) {
       res.setHeader('X-Mnemo-Memory', 'bypass');
       facts.memory = 'bypass';
       const route = chooseUpstream(config.upstream, peekModel(raw));
-      await forward(deps, req, res, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
+      await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
       return;
     }
 
@@ -65,7 +65,7 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
       deps.metrics.memoryDegraded.inc({ reason: 'store_unavailable' });
       facts.memory = 'degraded';
       res.setHeader('X-Mnemo-Memory', 'degraded');
-      await forward(deps, req, res, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
+      await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
       return;
     }
     const injectUsage = body.stream === true && route.injectStreamUsage && body.stream_options?.include_usage !== true;
@@ -116,7 +116,7 @@ export function chatCompletions(deps: ProxyDeps): RequestHandler {
       }
     };
     const headers = { 'content-type': 'application/json' };
-    await forward(deps, req, res, { body: outbound, route, headers }, async (upstream, hooks) => {
+    await forward(deps, req, res, facts, { body: outbound, route, headers }, async (upstream, hooks) => {
       if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res, hooks);
       const reply =
         body.stream === true
@@ -151,13 +151,13 @@ type TimedHooks = RelayHooks & { firstChunkMs?: number };
  */
 async function forward(
   deps: ProxyDeps,
-  req: Request,
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
+  facts: RequestFacts,
   call: { body: Buffer; route: UpstreamChoice; headers?: Record<string, string> },
   relay: (upstream: UpstreamResponse, hooks: TimedHooks) => Promise<void>,
 ): Promise<void> {
   const config = deps.config();
-  const facts = requestFacts(res);
   const controller = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) controller.abort(new Error('client disconnected'));
@@ -180,7 +180,7 @@ async function forward(
   let upstream: UpstreamResponse;
   try {
     upstream = await deps.upstream({
-      url: upstreamTarget(call.route.url, req.originalUrl),
+      url: upstreamTarget(call.route.url, req.url ?? '/'),
       method: 'POST',
       headers: { ...forwardRequestHeaders(req.headers, new Set(sessionHeaders(config))), ...call.headers },
       body: call.body,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { BadRequestError } from '../errors.js';
 
 /** How many recent keys a session remembers (the retry window of a client or load balancer). */
@@ -31,7 +31,7 @@ export function answerName(key: string): string {
   return `idem:${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`;
 }
 
-export function replay(res: Response, answer: StoredAnswer): void {
+export function replay(res: ServerResponse, answer: StoredAnswer): void {
   const body = Buffer.from(answer.body, 'base64');
   res.setHeader('X-Mnemo-Idempotent-Replay', 'true');
   res.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': body.length });

@@ -1,7 +1,6 @@
-import { Agent as HttpAgent, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
-import type { RequestHandler } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { UpstreamUnavailableError } from '../errors.js';
 import { rewriteProxyPath } from '../upstream/headers.js';
@@ -12,7 +11,9 @@ import type { Logger } from 'pino';
  * files, responses…) streams through untouched. http-proxy drops hop-by-hop
  * headers itself (RFC 9110 §7.6.1).
  */
-export function passThrough(options: { upstreamUrl: string; timeoutMs: number; logger: Logger }): RequestHandler {
+export type PassThrough = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export function passThrough(options: { upstreamUrl: string; timeoutMs: number; logger: Logger }): PassThrough {
   const target = new URL(options.upstreamUrl);
   // Without an agent http-proxy sends `Connection: close` upstream, and the provider's answer
   // then closes the client's connection too: every request would pay for a new TCP (and TLS) handshake.
@@ -42,5 +43,5 @@ export function passThrough(options: { upstreamUrl: string; timeoutMs: number; l
         }
       },
     },
-  }) as unknown as RequestHandler;
+  });
 }

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
 import { MnemoError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { forwardResponseHeaders } from '../upstream/headers.js';
@@ -20,7 +20,7 @@ export interface RelayHooks {
 const SINGLE_WRITE_LIMIT = 1 << 20;
 
 /** Sends a provider response back unchanged (status, headers, body) — used for errors and bypass. */
-export async function relayUnchanged(upstream: UpstreamResponse, res: Response, hooks: RelayHooks = {}): Promise<void> {
+export async function relayUnchanged(upstream: UpstreamResponse, res: ServerResponse, hooks: RelayHooks = {}): Promise<void> {
   const length = Number(upstream.headers['content-length']);
   if (Number.isFinite(length) && length <= SINGLE_WRITE_LIMIT) {
     // A small complete body: one syscall instead of three, and nothing is held back that could be streamed.
@@ -47,7 +47,7 @@ export async function relayUnchanged(upstream: UpstreamResponse, res: Response, 
  */
 export async function relayJson(
   upstream: UpstreamResponse,
-  res: Response,
+  res: ServerResponse,
   beforeEnd: (reply: CapturedReply | undefined, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
 ): Promise<CapturedReply | undefined> {
@@ -72,7 +72,7 @@ export async function relayJson(
  */
 export async function relayStream(
   upstream: UpstreamResponse,
-  res: Response,
+  res: ServerResponse,
   options: { stripUsage: boolean; keepCopy?: boolean },
   beforeEnd: (reply: CapturedReply, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
@@ -107,7 +107,7 @@ export async function relayStream(
   return reply;
 }
 
-function drained(res: Response): Promise<void> {
+function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       res.off('drain', onDrain);

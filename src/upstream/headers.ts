@@ -14,8 +14,11 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Headers the proxy recomputes or that belong to mnemo rather than the provider. */
-const REQUEST_OWN = new Set(['host', 'content-length', 'expect', 'accept-encoding']);
+/**
+ * Headers the proxy recomputes or that belong to mnemo rather than the provider.
+ * Content-Encoding goes too: mnemo decoded the body it read and forwards it plain.
+ */
+const REQUEST_OWN = new Set(['host', 'content-length', 'content-encoding', 'expect', 'accept-encoding']);
 
 export function isHopByHop(name: string, connection: string | string[] | undefined): boolean {
   if (HOP_BY_HOP.has(name)) return true;

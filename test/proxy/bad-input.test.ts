@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, user, type Harness } from '../support/harness.js';
 
@@ -92,6 +93,28 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
       code: 'invalid_session_id',
     },
     { name: 'invalid UTF-8', body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), status: 400, code: 'invalid_json' },
+    {
+      name: 'an unknown content encoding',
+      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      headers: { 'content-encoding': 'compress' },
+      status: 415,
+      code: 'unsupported_encoding',
+    },
+    {
+      name: 'a gzip body that is not gzip',
+      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      headers: { 'content-encoding': 'gzip' },
+      status: 400,
+      code: 'invalid_encoding',
+    },
+    {
+      // 200 KB of text compresses to a few hundred bytes: the limit applies to what it expands to.
+      name: 'a small gzip body that expands past the limit',
+      body: gzipSync(JSON.stringify({ model: 'm', messages: [user('x'.repeat(200 * 1024))] })),
+      headers: { 'content-encoding': 'gzip' },
+      status: 413,
+      code: 'payload_too_large',
+    },
   ];
 
   it.each(cases)('$name → $status', async ({ body, headers = {}, status, code, param }) => {
@@ -102,6 +125,17 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
     expect(payload.error.message).toEqual(expect.any(String));
     if (code) expect(payload.error.code).toBe(code);
     if (param) expect(payload.error.param).toBe(param);
+  });
+
+  it('accepts a gzip-compressed body and forwards it decoded', async () => {
+    const response = await send(gzipSync(JSON.stringify({ model: 'gpt-4o-mini', messages: [user('compressed question')] })), {
+      'content-encoding': 'gzip',
+      'x-session-id': 'gzip',
+    });
+    expect(response.status).toBe(200);
+    const call = harness.provider.lastChat;
+    expect(call.headers['content-encoding']).toBeUndefined();
+    expect(call.body.messages.at(-1)).toEqual(user('compressed question'));
   });
 
   it('rejects oversized headers at the HTTP layer without crashing', async () => {
@@ -118,6 +152,23 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
       request.end('{}');
     });
     expect(status).toBe(431);
+    expect((await fetch(`${harness.mnemo.url}/healthz`)).status).toBe(200);
+  });
+
+  it('survives a client that hangs up halfway through its body', async () => {
+    const url = new URL(`${harness.mnemo.url}/v1/chat/completions`);
+    const request = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '1000', 'x-session-id': 'victim' },
+    });
+    request.on('error', () => {});
+    request.write('{"model": "m", "messages": [');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    request.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect((await fetch(`${harness.mnemo.url}/healthz`)).status).toBe(200);
   });
 
