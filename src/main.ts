@@ -61,7 +61,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const store = new InstrumentedStore(created.store, metrics);
   const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
   const upstream = options.upstream ?? ownUpstream!;
-  const tokenizer = options.tokenizer ?? new TiktokenTokenizer();
+  const tokenizer = options.tokenizer ?? preloadedTokenizer();
   const now = options.now ?? Date.now;
   const embedder = options.embedder ?? new UpstreamEmbedder(upstream, () => holder.current().upstream.url);
   const folds = new FoldScheduler({
@@ -157,4 +157,11 @@ function recordFold(metrics: Metrics, config: Config, event: FoldEvent): void {
     const embeddingCost = callCost(priceFor(model, config.pricing), { input: event.embeddingTokens, output: 0 });
     metrics.side({ model, provider, purpose: 'embedding', input: event.embeddingTokens, output: 0, costUsd: embeddingCost.prompt });
   }
+}
+
+/** The first turn would otherwise pay ~350 ms loading o200k_base (gpt-4o, gpt-5, o-series and unknown models). */
+function preloadedTokenizer(): TiktokenTokenizer {
+  const tokenizer = new TiktokenTokenizer();
+  tokenizer.preload('gpt-4o');
+  return tokenizer;
 }

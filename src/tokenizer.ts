@@ -26,9 +26,26 @@ export function encodingForModel(model: string): TiktokenEncoding {
 const CACHE_LIMIT = 20_000;
 const CACHE_MAX_TEXT = 16_384;
 
+// Loading an encoding's ranks takes ~350 ms (o200k_base) and the result is immutable, so every
+// tokenizer in the process shares one instance per encoding.
+const encodings = new Map<TiktokenEncoding, Tiktoken>();
+
+function loadEncoding(name: TiktokenEncoding): Tiktoken {
+  let encoding = encodings.get(name);
+  if (!encoding) {
+    encoding = get_encoding(name);
+    encodings.set(name, encoding);
+  }
+  return encoding;
+}
+
 export class TiktokenTokenizer implements Tokenizer {
-  private readonly encodings = new Map<TiktokenEncoding, Tiktoken>();
   private readonly counts = new Map<string, number>();
+
+  /** Loads the encoding `model` uses now, so the first request does not pay for it. */
+  preload(model: string): void {
+    loadEncoding(encodingForModel(model));
+  }
 
   count(text: string, model: string): number {
     if (text.length === 0) return 0;
@@ -37,7 +54,7 @@ export class TiktokenTokenizer implements Tokenizer {
     const cached = key === undefined ? undefined : this.counts.get(key);
     if (cached !== undefined) return cached;
     // encode_ordinary: user text that happens to contain "<|endoftext|>" is text, not a special token.
-    const tokens = this.encoding(encoding).encode_ordinary(text).length;
+    const tokens = loadEncoding(encoding).encode_ordinary(text).length;
     if (key !== undefined) {
       if (this.counts.size >= CACHE_LIMIT) this.counts.delete(this.counts.keys().next().value!);
       this.counts.set(key, tokens);
@@ -56,14 +73,5 @@ export class TiktokenTokenizer implements Tokenizer {
       tokens += PER_MESSAGE + this.count(`${call?.function?.name ?? ''}${call?.function?.arguments ?? ''}`, model);
     }
     return tokens;
-  }
-
-  private encoding(name: TiktokenEncoding): Tiktoken {
-    let encoding = this.encodings.get(name);
-    if (!encoding) {
-      encoding = get_encoding(name);
-      this.encodings.set(name, encoding);
-    }
-    return encoding;
   }
 }

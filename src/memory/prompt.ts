@@ -109,12 +109,9 @@ async function recall(
   indices ??= (
     await searchArchive(deps.store, sessionKey, meta, query, { topK: config.recall.top_k, minScore: config.recall.min_score, archivedUpTo })
   ).map((hit) => hit.index);
-  const out: Indexed[] = [];
-  for (const index of indices.sort((a, b) => a - b)) {
-    const [stored] = await deps.store.readMessages(sessionKey, meta, index, index + 1);
-    if (stored) out.push({ index, stored });
-  }
-  return out;
+  const sorted = indices.sort((a, b) => a - b);
+  const found = await deps.store.readMessagesAt(sessionKey, meta, sorted);
+  return sorted.flatMap((index, position) => (found[position] ? [{ index, stored: found[position] }] : []));
 }
 
 async function searchEmbeddings(

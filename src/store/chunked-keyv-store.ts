@@ -155,6 +155,28 @@ export class ChunkedKeyvStore implements MovableStore {
     return this.slice(sessionKey, head, Math.max(0, from), Math.min(to, head.n));
   }
 
+  async readMessagesAt(sessionKey: string, meta: SessionMeta, indices: number[]): Promise<Array<StoredMessage | undefined>> {
+    const head = this.heads.get(meta) ?? (await this.readHead(sessionKey));
+    if (!head) return indices.map(() => undefined);
+    const size = this.chunkSize;
+    const sealedEnd = head.sealed * size;
+    const chunkIndices = [...new Set(indices.filter((index) => index >= 0 && index < sealedEnd).map((index) => Math.floor(index / size)))];
+    const chunks = new Map<number, StoredMessage[]>();
+    if (chunkIndices.length > 0) {
+      const values = await this.keyv.getMany<EncodedMessage[]>(
+        chunkIndices.map((index) => chunkKey(sessionKey, index, generation(head, index))),
+      );
+      values.forEach((value, position) => {
+        if (!value) throw new Error(`session ${sessionKey}: chunk ${chunkIndices[position]} is missing`);
+        chunks.set(chunkIndices[position]!, decodeList(value));
+      });
+    }
+    return indices.map((index) => {
+      if (index < 0 || index >= head.n) return undefined;
+      return index < sealedEnd ? chunks.get(Math.floor(index / size))![index % size] : head.tail[index - sealedEnd];
+    });
+  }
+
   async commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult> {
     return this.lock.run(sessionKey, async () => {
       const head = await this.readHead(sessionKey);

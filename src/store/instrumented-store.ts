@@ -15,6 +15,8 @@ export class InstrumentedStore implements SessionStore {
   getMeta: SessionStore['getMeta'] = (key) => this.observe('get_meta', () => this.inner.getMeta(key));
   readMessages: SessionStore['readMessages'] = (key, meta, from, to) =>
     this.observe('read_messages', () => this.inner.readMessages(key, meta, from, to));
+  readMessagesAt: SessionStore['readMessagesAt'] = (key, meta, indices) =>
+    this.observe('read_messages', () => this.inner.readMessagesAt(key, meta, indices));
   readAux: SessionStore['readAux'] = (key, names) => this.observe('read_aux', () => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.observe('write_aux', () => this.inner.writeAux(key, entries));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);

@@ -52,6 +52,7 @@ export class TieredStore implements SessionStore {
   }
 
   readMessages: SessionStore['readMessages'] = (sessionKey, meta, from, to) => this.hot.readMessages(sessionKey, meta, from, to);
+  readMessagesAt: SessionStore['readMessagesAt'] = (sessionKey, meta, indices) => this.hot.readMessagesAt(sessionKey, meta, indices);
 
   commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult> {
     return this.hot.commit(sessionKey, expectedVersion, change);

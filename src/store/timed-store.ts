@@ -17,6 +17,7 @@ export class TimedStore implements SessionStore {
 
   getMeta: SessionStore['getMeta'] = (key) => this.timed(() => this.inner.getMeta(key));
   readMessages: SessionStore['readMessages'] = (key, meta, from, to) => this.timed(() => this.inner.readMessages(key, meta, from, to));
+  readMessagesAt: SessionStore['readMessagesAt'] = (key, meta, indices) => this.timed(() => this.inner.readMessagesAt(key, meta, indices));
   commit: SessionStore['commit'] = (key, version, change) => this.timed(() => this.inner.commit(key, version, change));
   readAux: SessionStore['readAux'] = (key, names) => this.timed(() => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.timed(() => this.inner.writeAux(key, entries));

@@ -33,6 +33,8 @@ export interface SessionStore {
   getMeta(sessionKey: string): Promise<SessionMeta | undefined>;
   /** Messages [from, to) of the transcript described by `meta`. */
   readMessages(sessionKey: string, meta: SessionMeta, from: number, to: number): Promise<StoredMessage[]>;
+  /** The messages at `indices` (in that order; undefined past the end), in one round trip that reads each chunk once. */
+  readMessagesAt(sessionKey: string, meta: SessionMeta, indices: number[]): Promise<Array<StoredMessage | undefined>>;
   /**
    * Applies `change` only if the session is still at `expectedVersion` (0 for a
    * session that does not exist yet); otherwise reports a conflict and changes nothing.

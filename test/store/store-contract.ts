@@ -63,6 +63,16 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect(contents(await store.readMessages(id, meta, 95, 200))).toEqual(contents(all.slice(95)));
     });
 
+    it('reads scattered messages by index, in the order asked, across chunks and the tail', async () => {
+      const id = key();
+      const all = Array.from({ length: 100 }, (_, index) => message(`m${index}`));
+      await store.commit(id, 0, { keep: 0, append: all });
+      const meta = (await store.getMeta(id))!;
+      const read = await store.readMessagesAt(id, meta, [97, 3, 40, 4, 99, 100, -1]);
+      expect(read.map((stored) => stored?.message.content)).toEqual(['m97', 'm3', 'm40', 'm4', 'm99', undefined, undefined]);
+      expect(await store.readMessagesAt(id, meta, [])).toEqual([]);
+    });
+
     it('forks inside sealed history without disturbing what is kept', async () => {
       const id = key();
       const all = Array.from({ length: 80 }, (_, index) => message(`m${index}`));
