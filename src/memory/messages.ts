@@ -100,6 +100,13 @@ export function contentText(content: unknown): string {
  * arrays vs. plain strings all hash the same, because SDKs echo responses back
  * in either form.
  */
+/**
+ * 72 bits: reconciling compares a client's message only with the stored one
+ * at the same position of the same session, so a false match is a 2^-72 event;
+ * the hash is stored with every message, so its length is paid per message.
+ */
+export const HASH_LENGTH = 12;
+
 export function messageHash(message: ChatMessage): string {
   const canonical = {
     r: message.role,
@@ -108,7 +115,7 @@ export function messageHash(message: ChatMessage): string {
     t: (message.tool_calls ?? []).map((call) => [call?.id ?? null, call?.function?.name ?? null, call?.function?.arguments ?? null]),
     i: message.tool_call_id ?? null,
   };
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 22);
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, HASH_LENGTH);
 }
 
 function canonicalContent(content: unknown): unknown {

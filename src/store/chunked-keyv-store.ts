@@ -2,6 +2,7 @@ import type Keyv from 'keyv';
 import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { KeyLock } from './key-lock.js';
+import { decodeList, encodeList, type EncodedMessage, type LegacyMessage } from './message-codec.js';
 import type { CommitResult, MovableStore, SessionMeta, SessionSnapshot, TranscriptChange } from './types.js';
 
 /**
@@ -21,46 +22,6 @@ interface HeadRecord {
   /** When a tier move last brought the session back (it counts as activity for tiering, not as an update). */
   t?: number;
   mem?: SessionMemory;
-}
-
-/**
- * How a list of messages (a chunk, or the head's tail) is persisted: one tuple
- * per message, [id, tokens, hash, ms since the previous message, role, content]
- * for a plain text message and [id, tokens, hash, ms since the previous, 0,
- * message] for anything else. Field names and absolute timestamps repeated on
- * every message were most of an idle session's bytes. Lists written in the
- * earlier forms (5-tuples with absolute times, or objects) still decode.
- */
-type EncodedMessage = [id: string, tokens: number, hash: string, delta: number, role: string | 0, content: unknown];
-type LegacyMessage = [id: string, tokens: number, hash: string, at: number, message: StoredMessage['message']] | StoredMessage;
-
-function encodeList(list: StoredMessage[]): EncodedMessage[] {
-  let previous = 0;
-  return list.map(({ id, tokens, hash, at, message }) => {
-    const delta = at - previous;
-    previous = at;
-    const plain = typeof message.content === 'string' && Object.keys(message).length === 2;
-    return plain ? [id, tokens, hash, delta, message.role, message.content] : [id, tokens, hash, delta, 0, message];
-  });
-}
-
-function decodeList(values: Array<EncodedMessage | LegacyMessage>): StoredMessage[] {
-  let previous = 0;
-  return values.map((value) => {
-    if (!Array.isArray(value)) {
-      previous = value.at;
-      return value;
-    }
-    if (value.length === 5) {
-      const [id, tokens, hash, at, message] = value;
-      previous = at;
-      return { id, message, tokens, hash, at };
-    }
-    const [id, tokens, hash, delta, role, content] = value as EncodedMessage;
-    const at = (previous += delta);
-    const message = role === 0 ? (content as StoredMessage['message']) : { role, content: content as string };
-    return { id, message, tokens, hash, at };
-  });
 }
 
 type PersistedHead = Omit<HeadRecord, 'tail'> & { tail: Array<EncodedMessage | LegacyMessage> };

@@ -33,7 +33,7 @@ describe('stored message encoding', () => {
 
     const raw = new KeyvSqlite({ uri: url });
     const [row] = (await raw.query(`SELECT value FROM keyv WHERE key LIKE '%t:compact}:head'`)) as Array<{ value: string }>;
-    expect(JSON.parse(row!.value).value.tail[0]).toEqual(['a1', 9, 'h1', 1_700_000_000_000, 'user', 'My order #7890 is stuck']);
+    expect(JSON.parse(row!.value).value.tail[0]).toEqual(['a1', 9, 'h1', 1_700_000_000_000, 1, 'My order #7890 is stuck']);
     expect(JSON.parse(row!.value).value.tail[1].slice(0, 5)).toEqual(['a2', 7, 'h2', 450, 0]);
     await raw.disconnect();
     await store.close();
