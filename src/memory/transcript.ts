@@ -185,7 +185,12 @@ export async function commitTurn(
     memory.user = request.user ?? memory.user;
     if (request.idempotencyKey) memory.idempotency = [...(memory.idempotency ?? []), request.idempotencyKey].slice(-RECENT_KEYS);
     if (contextFacts !== undefined) memory.context = { facts: contextFacts, scratch: memory.context?.scratch ?? 0 };
-    const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, { keep: state.reconciliation.keep, append, memory });
+    const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, {
+      keep: state.reconciliation.keep,
+      append,
+      memory,
+      base: state.meta,
+    });
     if (result.ok) {
       await saveUserFacts(deps, request, state.profile, extracted);
       return { meta: result.meta, factsExtracted: extracted.length };

@@ -140,7 +140,9 @@ export class ChunkedKeyvStore implements MovableStore {
 
   async commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult> {
     return this.lock.run(sessionKey, async () => {
-      const head = await this.readHead(sessionKey);
+      // The backend rejects a stale version itself, so the head the caller read is as good as a fresh read.
+      const known = this.atomicCommit && change.base ? this.heads.get(change.base) : undefined;
+      const head = known?.v === expectedVersion ? known : await this.readHead(sessionKey);
       if ((head?.v ?? 0) !== expectedVersion) return { ok: false, reason: 'conflict' } as const;
       const time = this.now();
       const current: HeadRecord = head ?? { v: 0, n: 0, sealed: 0, tail: [], gens: [], c: time, u: time };

@@ -16,6 +16,12 @@ export interface TranscriptChange {
   append: StoredMessage[];
   /** The session's memory after this change; unchanged when omitted. */
   memory?: SessionMemory;
+  /**
+   * The meta this change was computed from. A store whose commit checks the
+   * version atomically (Redis) builds on the head it read then instead of
+   * reading it again.
+   */
+  base?: SessionMeta;
   /** Timestamps to set instead of now (an import restores the original's). */
   times?: { createdAt: number; updatedAt: number };
 }

@@ -47,6 +47,16 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect(contents(await store.readMessages(id, meta, 0, meta.count))).toEqual(['a']);
     });
 
+    it('refuses a commit built on a meta that another commit has since replaced', async () => {
+      const id = key();
+      await store.commit(id, 0, { keep: 0, append: [message('a')] });
+      const stale = (await store.getMeta(id))!;
+      await store.commit(id, 1, { keep: 1, append: [message('b')], base: stale });
+      expect(await store.commit(id, 1, { keep: 1, append: [message('x')], base: stale })).toEqual({ ok: false, reason: 'conflict' });
+      const meta = (await store.getMeta(id))!;
+      expect(contents(await store.readMessages(id, meta, 0, meta.count))).toEqual(['a', 'b']);
+    });
+
     it('reads any range across sealed chunks and the open tail', async () => {
       const id = key();
       const all = Array.from({ length: 100 }, (_, index) => message(`m${index}`));
