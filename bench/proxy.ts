@@ -19,6 +19,7 @@ import { machine } from './machine.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16, 64];
+const WARM_UP_SECONDS = 3;
 const SESSIONS = 200;
 const children: ChildProcess[] = [];
 const pids = new Map<string, number>();
@@ -61,7 +62,7 @@ interface Load {
   cpuPerRequest: number;
 }
 
-async function load(url: string, connections: number, sessions?: string[]): Promise<Load> {
+async function load(url: string, connections: number, sessions?: string[], seconds = SECONDS): Promise<Load> {
   let next = 0;
   const pid = pids.get(url)!;
   const cpuBefore = cpuMs(pid);
@@ -69,7 +70,7 @@ async function load(url: string, connections: number, sessions?: string[]): Prom
     url: `${url}/v1/chat/completions`,
     method: 'POST',
     connections,
-    duration: SECONDS,
+    duration: seconds,
     headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
     body: body('What is the estimated delivery date of my order?'),
     requests: sessions
@@ -115,6 +116,22 @@ async function fill(url: string, prefix: string, count: number, turns: number): 
   return ids;
 }
 
+/**
+ * Waits until summary folds the fill set off have finished (mnemo_folds_total stops moving), so
+ * a row measures turns, not the backlog of a bulk load.
+ */
+async function settle(url: string): Promise<void> {
+  const folds = async () => {
+    const text = await (await request(`${url}/metrics`)).body.text();
+    return [...text.matchAll(/^mnemo_folds_total\{[^}]*\} (\d+)/gm)].reduce((total, match) => total + Number(match[1]), 0);
+  };
+  let previous = -1;
+  for (let current = await folds(); current !== previous; current = await folds()) {
+    previous = current;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
 /** Sequential requests: p50 time to first byte and to the end, and the first request's total. */
 async function sequential(url: string, count: number, options: { session?: string; stream?: boolean }) {
   const firstBytes: number[] = [];
@@ -154,7 +171,7 @@ async function main() {
   log('# npm run bench — proxy overhead');
   log('');
   log(
-    `Machine: ${machine()}. ${SECONDS} s per run, autocannon in the bench process, the provider and each proxy in processes of their own. Generated ${new Date().toISOString()}.`,
+    `Machine: ${machine()}. ${SECONDS} s per run after a ${WARM_UP_SECONDS} s unrecorded warm-up per target (sessions filled first, summary folds drained), autocannon in the bench process, the provider and each proxy in processes of their own. Generated ${new Date().toISOString()}.`,
   );
   log('');
 
@@ -164,6 +181,8 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-bench-'));
   const rows: Array<{ name: string; concurrency: number; load: Load }> = [];
   const measure = async (name: string, url: string, sessions?: string[]) => {
+    // Unrecorded warm-up: JIT, connection pools and heap sizing settle in the first seconds of load.
+    await load(url, 16, sessions, WARM_UP_SECONDS);
     for (const concurrency of CONCURRENCY) {
       const result = await load(url, concurrency, sessions);
       rows.push({ name, concurrency, load: result });
@@ -184,6 +203,7 @@ async function main() {
     const mnemoUrl = await serve('bench/mnemo-server.ts', [`${provider}/v1`, store]);
     if (label === 'memory') await measure('3. mnemo, no session header', mnemoUrl);
     const sessions = await fill(mnemoUrl, `s-${label}`, SESSIONS, 25);
+    await settle(mnemoUrl);
     await measure(`4. mnemo memory on, ${label} store, 50-turn sessions`, mnemoUrl, sessions);
     await stop(children.pop());
   }
