@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
 import KeyvPostgres from '@keyv/postgres';
 import pg from 'pg';
 import { ChunkedKeyvStore, type AtomicEvict, type AtomicRestore } from './chunked-keyv-store.js';
 import { NAMESPACE, StoreConfigError, envelope, keyvOver } from './keyv.js';
+import { SqliteAdapter } from './sqlite-adapter.js';
 
 /**
  * SQLite (the embedded default) and PostgreSQL (a durable cold tier). Both keep
@@ -14,7 +14,7 @@ import { NAMESPACE, StoreConfigError, envelope, keyvOver } from './keyv.js';
  */
 export function sqliteStore(url: string, now?: () => number): ChunkedKeyvStore {
   const adapter = sqliteAdapter(url);
-  const query = (sql: string, params: unknown[]) => adapter.query(sql, ...params) as Promise<Array<Record<string, unknown>>>;
+  const query = async (sql: string, params: unknown[]) => adapter.query(sql, params);
   return new ChunkedKeyvStore(keyvOver(adapter), {
     backend: 'sqlite',
     now,
@@ -142,17 +142,13 @@ async function* scanTable(query: Query, sql: string, prefix: string): AsyncItera
   for (const row of rows) yield row.key.slice(NAMESPACE.length + 1);
 }
 
-function sqliteAdapter(url: string): KeyvSqlite {
+function sqliteAdapter(url: string): SqliteAdapter {
   const path = url.replace(/^sqlite:\/\//, '');
   if (path === '') throw new StoreConfigError('sqlite:// needs a file path, e.g. sqlite://./data/mnemo.db');
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const adapter = new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
-  // WAL lets readers proceed during a write; synchronous=NORMAL syncs at checkpoints rather than on
-  // every commit — a committed turn survives a mnemo crash, and only a power loss can drop the
-  // last few (SQLite's documented trade-off for WAL mode).
-  void adapter
-    .query('PRAGMA journal_mode=WAL')
-    .then(() => adapter.query('PRAGMA synchronous=NORMAL'))
-    .catch(() => undefined);
-  return adapter;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    return new SqliteAdapter(path, { busyTimeoutMs: 5_000 });
+  } catch (error) {
+    throw new StoreConfigError(`${url} cannot be opened: ${(error as Error).message}`);
+  }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import sqlite3 from 'sqlite3';
+import Database from 'better-sqlite3';
 import { FakeProvider } from '../support/fake-provider.js';
 import { ADMIN_TOKEN, startHarness, user, type Harness } from '../support/harness.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
@@ -150,20 +150,19 @@ describe('deleting a session leaves no key behind', () => {
   it('in SQLite (every row of the table)', async () => {
     const file = join(dir, 'erase.db');
     const harness = await startHarness({ store: { url: `sqlite://${file}` }, memory });
-    const rows = () =>
-      new Promise<string[]>((resolve, reject) => {
-        const database = new sqlite3.Database(file, sqlite3.OPEN_READONLY);
-        database.all('SELECT key FROM keyv', (error, result: Array<{ key: string }>) => {
-          database.close();
-          if (error) reject(error);
-          else resolve(result.map((row) => row.key));
-        });
-      });
+    const rows = () => {
+      const database = new Database(file, { readonly: true });
+      try {
+        return (database.prepare('SELECT key FROM keyv').all() as Array<{ key: string }>).map((row) => row.key);
+      } finally {
+        database.close();
+      }
+    };
     try {
       await fillSession(harness, 'erase-2');
-      expect((await rows()).filter((key) => key.includes('erase-2')).length).toBeGreaterThan(5);
+      expect(rows().filter((key) => key.includes('erase-2')).length).toBeGreaterThan(5);
       expect((await harness.admin('/mnemo/sessions/erase-2', { method: 'DELETE' })).status).toBe(200);
-      expect((await rows()).filter((key) => key.includes('erase-2'))).toEqual([]);
+      expect(rows().filter((key) => key.includes('erase-2'))).toEqual([]);
     } finally {
       await harness.close();
     }

@@ -87,6 +87,12 @@ describe('store factory', () => {
     );
   });
 
+  it('fails at start, with the URL and the cause, when the SQLite file cannot be opened', async () => {
+    await expect(createStore({ url: `sqlite://${sqliteDir}`, timeoutMs: 1_000 })).rejects.toThrow(
+      /^MNEMO_STORE=sqlite:\/\/.* cannot be opened: unable to open database file/,
+    );
+  });
+
   it('fails at start, with the URL and the cause, when Redis is unreachable', async () => {
     await expect(createStore({ url: 'redis://user:secret@127.0.0.1:1', timeoutMs: 1_000 })).rejects.toThrow(
       /MNEMO_STORE=redis:\/\/user:\*\*\*@127\.0\.0\.1:1 is unreachable/,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildStore } from '../../src/store/factory.js';
 
@@ -31,17 +31,19 @@ describe('stored message encoding', () => {
     const meta = (await store.getMeta('t:compact'))!;
     expect(await store.readMessages('t:compact', meta, 0, 3)).toEqual(messages);
 
-    const raw = new KeyvSqlite({ uri: url });
-    const [row] = (await raw.query(`SELECT value FROM keyv WHERE key LIKE '%t:compact}:head'`)) as Array<{ value: string }>;
+    const raw = new Database(join(dir, 'compact.db'), { readonly: true });
+    const row = raw.prepare(`SELECT value FROM keyv WHERE key LIKE '%t:compact}:head'`).get() as { value: string } | undefined;
     expect(JSON.parse(row!.value).value.tail[0]).toEqual(['a1', 9, 'h1', 1_700_000_000_000, 1, 'My order #7890 is stuck']);
     expect(JSON.parse(row!.value).value.tail[1].slice(0, 5)).toEqual(['a2', 7, 'h2', 450, 0]);
-    await raw.disconnect();
+    raw.close();
     await store.close();
   });
 
   it('still reads sessions written in the earlier forms, and rewrites them on the next commit', async () => {
     const url = `sqlite://${join(dir, 'legacy.db')}`;
-    const raw = new KeyvSqlite({ uri: url });
+    // The table exactly as @keyv/sqlite (mnemo's SQLite driver before better-sqlite3) created it.
+    const raw = new Database(join(dir, 'legacy.db'));
+    raw.exec('CREATE TABLE IF NOT EXISTS keyv(key VARCHAR(255) PRIMARY KEY, value TEXT )');
     const legacyHead = {
       v: 1,
       n: 2,
@@ -54,8 +56,8 @@ describe('stored message encoding', () => {
         { id: 'old2', message: { role: 'assistant', content: 'hi' }, tokens: 3, hash: 'h2', at: 1_700_000_000_500 },
       ],
     };
-    await raw.set('mnemo:s:{t:legacy}:head', JSON.stringify({ value: legacyHead }));
-    await raw.disconnect();
+    raw.prepare('INSERT INTO keyv (key, value) VALUES (?, ?)').run('mnemo:s:{t:legacy}:head', JSON.stringify({ value: legacyHead }));
+    raw.close();
 
     const store = buildStore(url);
     const meta = (await store.getMeta('t:legacy'))!;
