@@ -28,7 +28,8 @@ export interface TieredStoreOptions {
  * version, so at every instant the session's latest version is in one tier or
  * both. A turn that commits during a demotion makes the delete fail and the
  * session stays hot; a turn whose session was demoted while its request ran
- * gets a version conflict and re-applies after bringing it back. A copy
+ * gets a version conflict and re-applies after bringing it back, and a turn
+ * that would create a session the cold tier holds gets a conflict too. A copy
  * brought back is stamped active, so it is not demoted again for `hotTtlMs`:
  * a reader that misses in hot, then in cold, then in hot again is therefore
  * looking at a new session, as long as those three reads take less than the
@@ -54,7 +55,11 @@ export class TieredStore implements SessionStore {
   readMessages: SessionStore['readMessages'] = (sessionKey, meta, from, to) => this.hot.readMessages(sessionKey, meta, from, to);
   readMessagesAt: SessionStore['readMessagesAt'] = (sessionKey, meta, indices) => this.hot.readMessagesAt(sessionKey, meta, indices);
 
-  commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult> {
+  async commit(sessionKey: string, expectedVersion: number, change: TranscriptChange): Promise<CommitResult> {
+    // A session is created in the hot tier only if the cold tier does not hold it. A reader that
+    // found it in neither tier (a move ran between its reads faster than the TTL allows) would
+    // otherwise start a second session that hides the first; a conflict makes it read again.
+    if (expectedVersion === 0 && (await this.cold.getMeta(sessionKey))) return { ok: false, reason: 'conflict' };
     return this.hot.commit(sessionKey, expectedVersion, change);
   }
 
