@@ -1,13 +1,11 @@
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import { adminRoutes } from './admin/routes.js';
 import { errorMiddleware, respondWithError } from './errors.js';
 import { chatCompletions } from './proxy/chat-completions.js';
-import { sessionHeaders, type ProxyDeps } from './proxy/deps.js';
-import { readSessionId } from './proxy/identify.js';
+import type { ProxyDeps } from './proxy/deps.js';
 import { passThrough, type PassThrough } from './proxy/pass-through.js';
-import { readBody } from './proxy/read-body.js';
-import { observeRequest, type RequestFacts } from './metrics/http.js';
+import { observeRequest } from './metrics/http.js';
 import { metricsRoute } from './metrics/route.js';
 
 export interface AppOptions {
@@ -25,28 +23,15 @@ export interface AppOptions {
 export function createRequestHandler(deps: ProxyDeps, options: AppOptions = {}): RequestListener {
   const config = deps.config();
   const proxy = passThrough({ upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeout_ms, logger: deps.logger });
-  const chat = chatCompletions(deps);
+  const chat = chatCompletions(deps, proxy);
   const own = ownRoutes(deps, options, proxy);
-
-  const serveChat = async (req: IncomingMessage, res: ServerResponse, facts: RequestFacts) => {
-    const current = deps.config();
-    // No session and no model routes: nothing for mnemo to read, so the request streams through
-    // http-proxy untouched instead of being buffered and parsed.
-    if (current.upstream.routes.length === 0 && readSessionId(req.headers, sessionHeaders(current)) === undefined) {
-      facts.memory = 'bypass';
-      res.setHeader('X-Mnemo-Memory', 'bypass');
-      return proxy(req, res);
-    }
-    const body = await readBody(req, current.server.body_limit);
-    await chat(req, res, body, facts);
-  };
 
   return (req, res) => {
     const facts = observeRequest(req, res, deps.metrics, deps.logger);
     switch (facts.route) {
       case 'chat_completions':
         if (req.method !== 'POST') return void proxy(req, res);
-        return void serveChat(req, res, facts).catch((error: unknown) => respondWithError(res, error, deps.logger));
+        return void chat(req, res, facts).catch((error: unknown) => respondWithError(res, error, deps.logger));
       case 'passthrough':
         return void proxy(req, res);
       default:

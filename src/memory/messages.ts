@@ -95,18 +95,18 @@ export function contentText(content: unknown): string {
 }
 
 /**
- * Identity of a message for reconciling: what the model reads, not how the
- * client spelled it. `refusal: null`, `annotations: []` and text-only part
- * arrays vs. plain strings all hash the same, because SDKs echo responses back
- * in either form.
- */
-/**
  * 72 bits: reconciling compares a client's message only with the stored one
  * at the same position of the same session, so a false match is a 2^-72 event;
  * the hash is stored with every message, so its length is paid per message.
  */
 export const HASH_LENGTH = 12;
 
+/**
+ * Identity of a message for reconciling: what the model reads, not how the
+ * client spelled it. `refusal: null`, `annotations: []` and text-only part
+ * arrays vs. plain strings all hash the same, because SDKs echo responses back
+ * in either form.
+ */
 export function messageHash(message: ChatMessage): string {
   const canonical = {
     r: message.role,

@@ -18,26 +18,34 @@ import { readSessionId, readUserId, requestTenant, sessionKey } from './identify
 import type { CapturedReply } from './reply-capture.js';
 import { relayJson, relayStream, relayUnchanged, upstreamFailure, type RelayHooks } from './relay.js';
 import { answerName, readIdempotencyKey, replay, type StoredAnswer } from './idempotency.js';
+import type { PassThrough } from './pass-through.js';
+import { readBody } from './read-body.js';
 
 /**
  * POST …/chat/completions. The life of a call, top to bottom:
  * identify → load and reconcile → assemble → forward → capture → commit → record.
- * Requests without a session header are forwarded byte for byte.
+ * Requests without a session header are forwarded byte for byte: streamed
+ * through `passThrough` unread, or read only for their model when model routes
+ * are configured.
  */
 export function chatCompletions(
   deps: ProxyDeps,
-): (req: IncomingMessage, res: ServerResponse, raw: Buffer, facts: RequestFacts) => Promise<void> {
-  return async (req, res, raw, facts) => {
+  passThrough: PassThrough,
+): (req: IncomingMessage, res: ServerResponse, facts: RequestFacts) => Promise<void> {
+  return async (req, res, facts) => {
     const config = deps.config();
     const sessionId = readSessionId(req.headers, sessionHeaders(config));
     if (sessionId === undefined) {
       res.setHeader('X-Mnemo-Memory', 'bypass');
       facts.memory = 'bypass';
+      if (config.upstream.routes.length === 0) return passThrough(req, res);
+      const raw = await readBody(req, config.server.body_limit);
       const route = chooseUpstream(config.upstream, peekModel(raw));
       await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
       return;
     }
 
+    const raw = await readBody(req, config.server.body_limit);
     const body = parseChatBody(raw, req.headers['content-type']);
     const tenant = requestTenant(req.headers, config.tenancy);
     const key = sessionKey(tenant, sessionId);

@@ -121,17 +121,8 @@ export class ChunkedKeyvStore implements MovableStore {
     if (!head) return indices.map(() => undefined);
     const size = this.chunkSize;
     const sealedEnd = head.sealed * size;
-    const chunkIndices = [...new Set(indices.filter((index) => index >= 0 && index < sealedEnd).map((index) => Math.floor(index / size)))];
-    const chunks = new Map<number, StoredMessage[]>();
-    if (chunkIndices.length > 0) {
-      const values = await this.keyv.getMany<EncodedMessage[]>(
-        chunkIndices.map((index) => chunkKey(sessionKey, index, generation(head, index))),
-      );
-      values.forEach((value, position) => {
-        if (!value) throw new Error(`session ${sessionKey}: chunk ${chunkIndices[position]} is missing`);
-        chunks.set(chunkIndices[position]!, decodeList(value));
-      });
-    }
+    const sealed = [...new Set(indices.filter((index) => index >= 0 && index < sealedEnd).map((index) => Math.floor(index / size)))];
+    const chunks = new Map((await this.readChunks(sessionKey, head, sealed)).map((chunk, position) => [sealed[position]!, chunk]));
     return indices.map((index) => {
       if (index < 0 || index >= head.n) return undefined;
       return index < sealedEnd ? chunks.get(Math.floor(index / size))![index % size] : head.tail[index - sealedEnd];
@@ -303,7 +294,7 @@ export class ChunkedKeyvStore implements MovableStore {
       // The client forked inside sealed history: reopen the chunk holding `keep`
       // and give everything from it on a new generation.
       const reopened = Math.floor(keep / size);
-      const partial = keep % size === 0 ? [] : await this.readChunk(sessionKey, head, reopened);
+      const partial = keep % size === 0 ? [] : (await this.readChunks(sessionKey, head, [reopened]))[0]!;
       garbage = this.chunkKeys(sessionKey, head, reopened, head.sealed);
       next.gens = head.gens.filter(([first]) => first < reopened);
       next.gens.push([reopened, head.v + 1]);
@@ -331,12 +322,8 @@ export class ChunkedKeyvStore implements MovableStore {
     if (from < sealedEnd) {
       const first = Math.floor(from / size);
       const last = Math.floor((Math.min(to, sealedEnd) - 1) / size);
-      const keys = this.chunkKeys(sessionKey, head, first, last + 1);
-      const chunks = await this.keyv.getMany<EncodedMessage[]>(keys);
-      chunks.forEach((chunk, offset) => {
-        if (!chunk) throw new Error(`session ${sessionKey}: chunk ${first + offset} is missing`);
-        for (const stored of decodeList(chunk)) out.push(stored);
-      });
+      const indices = Array.from({ length: last - first + 1 }, (_, offset) => first + offset);
+      for (const chunk of await this.readChunks(sessionKey, head, indices)) out.push(...chunk);
       const skip = from - first * size;
       out.splice(0, skip);
       out.length = Math.min(out.length, Math.min(to, sealedEnd) - from);
@@ -345,10 +332,14 @@ export class ChunkedKeyvStore implements MovableStore {
     return out;
   }
 
-  private async readChunk(sessionKey: string, head: HeadRecord, index: number): Promise<StoredMessage[]> {
-    const chunk = await this.keyv.get<EncodedMessage[]>(chunkKey(sessionKey, index, generation(head, index)));
-    if (!chunk) throw new Error(`session ${sessionKey}: chunk ${index} is missing`);
-    return decodeList(chunk);
+  /** Sealed chunks by index, decoded, in one read; a missing one is corruption, never an empty range. */
+  private async readChunks(sessionKey: string, head: HeadRecord, indices: number[]): Promise<StoredMessage[][]> {
+    if (indices.length === 0) return [];
+    const values = await this.keyv.getMany<EncodedMessage[]>(indices.map((index) => chunkKey(sessionKey, index, generation(head, index))));
+    return values.map((value, position) => {
+      if (!value) throw new Error(`session ${sessionKey}: chunk ${indices[position]} is missing`);
+      return decodeList(value);
+    });
   }
 
   private chunkKeys(sessionKey: string, head: Pick<HeadRecord, 'gens'>, from: number, to: number): string[] {
