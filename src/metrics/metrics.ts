@@ -221,10 +221,18 @@ export class Metrics {
   }
 }
 
-/** OpenTelemetry's gen_ai.provider.name for well-known hosts; otherwise the upstream's host (bounded by config). */
+const providerNames = new Map<string, string>();
+
+/**
+ * OpenTelemetry's gen_ai.provider.name for well-known hosts; otherwise the
+ * upstream's host. Upstream URLs come from config, so the memo stays small.
+ */
 export function providerName(upstreamUrl: string): string {
-  const host = new URL(upstreamUrl).hostname;
-  if (host === 'api.openai.com') return 'openai';
-  if (host.endsWith('.openai.azure.com')) return 'azure.ai.openai';
-  return host;
+  let name = providerNames.get(upstreamUrl);
+  if (name === undefined) {
+    const host = new URL(upstreamUrl).hostname;
+    name = host === 'api.openai.com' ? 'openai' : host.endsWith('.openai.azure.com') ? 'azure.ai.openai' : host;
+    providerNames.set(upstreamUrl, name);
+  }
+  return name;
 }

@@ -30,14 +30,22 @@ export async function createStore(options: StoreOptions): Promise<SessionStore> 
 
 export async function createStores(options: StoreOptions): Promise<CreatedStore> {
   const hot = await connected('MNEMO_STORE', options.url, options);
-  if (!options.cold) return { store: new TimedStore(hot, options.timeoutMs) };
+  if (!options.cold) return { store: new TimedStore(hot, deadline([hot], options.timeoutMs)) };
   const { cold: coldOptions } = options;
   const cold = await connected('MNEMO_COLD_STORE', coldOptions.url, options).catch(async (error) => {
     await hot.close().catch(() => undefined);
     throw error;
   });
   const tiers = new TieredStore({ hot, cold, now: options.now, hotTtlMs: coldOptions.hotTtlMs, onMove: coldOptions.onMove });
-  return { store: new TimedStore(tiers, options.timeoutMs), tiers };
+  return { store: new TimedStore(tiers, deadline([hot, cold], options.timeoutMs)), tiers };
+}
+
+/** Backends answering from inside this process, synchronously underneath (memory, better-sqlite3). */
+const IN_PROCESS = new Set(['memory', 'sqlite']);
+
+/** store.timeout_ms, when some backend waits on a network; none when every call returns before a timer could fire. */
+function deadline(backends: ChunkedKeyvStore[], timeoutMs: number): number | undefined {
+  return backends.every((backend) => IN_PROCESS.has(backend.backend)) ? undefined : timeoutMs;
 }
 
 /** The backend for `url`, answering; a failure names the setting (`variable`) it came from. */

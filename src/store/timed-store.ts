@@ -4,11 +4,14 @@ import type { SessionStore } from './types.js';
 /**
  * Gives every store call a deadline and one error type, so a slow or dead
  * backend never hangs a request and the error middleware can answer 503.
+ * `timeoutMs` undefined: no deadline, for backends whose calls run to the end
+ * inside this process (memory, better-sqlite3) — a timer could never fire
+ * before they return, so arming one would only cost time on every call.
  */
 export class TimedStore implements SessionStore {
   constructor(
     private readonly inner: SessionStore,
-    private readonly timeoutMs: number,
+    private readonly timeoutMs: number | undefined,
   ) {}
 
   get backend(): string {
@@ -30,6 +33,13 @@ export class TimedStore implements SessionStore {
   close: SessionStore['close'] = () => this.inner.close();
 
   private async timed<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.timeoutMs === undefined) {
+      try {
+        return await operation();
+      } catch (error) {
+        throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error);
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);

@@ -1,5 +1,4 @@
 import type { Config } from '../config/schema.js';
-import { cachedRegExp } from '../regex-cache.js';
 
 export interface UpstreamChoice {
   url: string;
@@ -17,11 +16,21 @@ export function chooseUpstream(config: Config['upstream'], model: string | undef
   };
 }
 
-/** Shell-style glob (`*`, `?`) match; compiled patterns are cached. */
+const globs = new Map<string, RegExp>();
+
+/**
+ * Shell-style glob (`*`, `?`) match. Compiled once per pattern: model tables
+ * (context windows, prices) are scanned on every turn.
+ */
 export function globMatch(pattern: string, value: string): boolean {
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return cachedRegExp(`^${source}$`).test(value);
+  let regex = globs.get(pattern);
+  if (!regex) {
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
+    regex = new RegExp(`^${source}$`);
+    globs.set(pattern, regex);
+  }
+  return regex.test(value);
 }

@@ -117,4 +117,24 @@ describe('when the store goes away', () => {
       await harness.close();
     }
   });
+
+  it('answers 503 store_unavailable when an SQLite file starts failing (no deadline is armed there, errors still map)', async () => {
+    const { startHarness, user } = await import('../support/harness.js');
+    const dir = mkdtempSync(join(tmpdir(), 'mnemo-sqlite-broken-'));
+    const file = join(dir, 'broken.db');
+    const harness = await startHarness({ store: { url: `sqlite://${file}` } });
+    try {
+      expect((await harness.chat('broken-1', { messages: [user('hello')] })).status).toBe(200);
+      const { default: Database } = await import('better-sqlite3');
+      const other = new Database(file);
+      other.exec('DROP TABLE keyv');
+      other.close();
+      const response = await harness.chat('broken-1', { messages: [user('still there?')] });
+      expect(response.status).toBe(503);
+      expect((await response.json()).error).toMatchObject({ type: 'server_error', code: 'store_unavailable' });
+    } finally {
+      await harness.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
