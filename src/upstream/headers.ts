@@ -20,14 +20,19 @@ const HOP_BY_HOP = new Set([
  */
 const REQUEST_OWN = new Set(['host', 'content-length', 'content-encoding', 'expect', 'accept-encoding']);
 
-export function isHopByHop(name: string, connection: string | string[] | undefined): boolean {
-  if (HOP_BY_HOP.has(name)) return true;
-  const listed = Array.isArray(connection) ? connection.join(',') : (connection ?? '');
-  return listed
-    .toLowerCase()
-    .split(',')
-    .some((token) => token.trim() === name);
+/** The field names a Connection header lists (lower case): hop-by-hop for this message too. */
+function connectionTokens(connection: string | string[] | undefined): ReadonlySet<string> {
+  if (connection === undefined) return NONE;
+  const listed = Array.isArray(connection) ? connection.join(',') : connection;
+  return new Set(
+    listed
+      .toLowerCase()
+      .split(',')
+      .map((token) => token.trim()),
+  );
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * End-to-end request headers for the provider: Authorization, api-key,
@@ -37,10 +42,11 @@ export function isHopByHop(name: string, connection: string | string[] | undefin
  */
 export function forwardRequestHeaders(incoming: IncomingHttpHeaders, drop: ReadonlySet<string>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const listed = connectionTokens(incoming.connection);
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
     if (REQUEST_OWN.has(name) || drop.has(name) || name.startsWith('x-mnemo-')) continue;
-    if (isHopByHop(name, incoming.connection)) continue;
+    if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
     out[name] = value;
   }
   out['accept-encoding'] = 'identity';
@@ -53,10 +59,11 @@ export function forwardResponseHeaders(
   options: { dropLength: boolean },
 ): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
+  const listed = connectionTokens(incoming.connection);
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (isHopByHop(lower, incoming.connection)) continue;
+    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
     if (options.dropLength && lower === 'content-length') continue;
     out[lower] = value;
   }
@@ -69,16 +76,27 @@ export function forwardResponseHeaders(
  * not repeated; Azure-style paths (/openai/deployments/…) are appended as they are.
  */
 export function upstreamTarget(baseUrl: string, originalUrl: string): string {
-  const base = new URL(baseUrl);
-  const basePath = base.pathname.replace(/\/+$/, '');
+  const { origin, basePath } = parsedBase(baseUrl);
   let path = originalUrl;
   if (basePath.endsWith('/v1') && (path === '/v1' || path.startsWith('/v1/') || path.startsWith('/v1?'))) path = path.slice(3);
-  return `${base.origin}${basePath}${path}`;
+  return `${origin}${basePath}${path}`;
+}
+
+const bases = new Map<string, { origin: string; basePath: string }>();
+
+/** Upstream base URLs come from config: each is parsed once, not on every call. */
+function parsedBase(baseUrl: string): { origin: string; basePath: string } {
+  let parsed = bases.get(baseUrl);
+  if (!parsed) {
+    const base = new URL(baseUrl);
+    parsed = { origin: base.origin, basePath: base.pathname.replace(/\/+$/, '') };
+    bases.set(baseUrl, parsed);
+  }
+  return parsed;
 }
 
 /** Strips the /v1 the upstream base already carries, for http-proxy (which prepends the target's path). */
 export function rewriteProxyPath(baseUrl: string, path: string): string {
-  const target = upstreamTarget(baseUrl, path);
-  const base = new URL(baseUrl);
-  return target.slice(base.origin.length + base.pathname.replace(/\/+$/, '').length) || '/';
+  const { origin, basePath } = parsedBase(baseUrl);
+  return upstreamTarget(baseUrl, path).slice(origin.length + basePath.length) || '/';
 }
