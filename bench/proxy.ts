@@ -339,7 +339,8 @@ async function footprintPerSession(redisUrl: string, redisPort: number) {
     ['memory (process RSS)', 'memory://'],
     ['redis', redisUrl],
   ] as const) {
-    const store = await createStore({ url, timeoutMs: 10_000 });
+    // Sessions only: the chunk cache is a fixed per-instance allowance (store.chunk_cache), not a per-session cost.
+    const store = await createStore({ url, timeoutMs: 10_000, chunkCacheBytes: 0 });
     global.gc?.();
     const before = label === 'redis' ? await redisUsedMemory(redisPort) : process.memoryUsage().rss;
     let text = 0;

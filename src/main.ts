@@ -59,6 +59,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const holder = new ConfigHolder(config, options.configSource, logger);
   const created = options.store ? { store: options.store } : await createStores(storeOptions(config, holder, metrics, options.now));
   const store = new InstrumentedStore(created.store, metrics);
+  if (created.chunkCache) metrics.watchChunkCache(created.chunkCache);
   const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
   const upstream = options.upstream ?? ownUpstream!;
   const tokenizer = options.tokenizer ?? preloadedTokenizer();
@@ -141,7 +142,7 @@ function storeOptions(config: Config, holder: ConfigHolder, metrics: Metrics, no
         onMove: (event: MoveEvent) => metrics.tierMoves.inc({ ...event }),
       }
     : undefined;
-  return { url: store.url, timeoutMs: store.timeout_ms, now, cold };
+  return { url: store.url, timeoutMs: store.timeout_ms, chunkCacheBytes: store.chunk_cache, now, cold };
 }
 
 /** Summary folds as metrics: outcome, duration, folded messages, and their side tokens and cost. */

@@ -9,6 +9,8 @@ const RESTART_ONLY: Array<[keyof Config, string]> = [
   ['server', 'port'],
   ['server', 'body_limit'],
   ['store', 'url'],
+  ['store', 'timeout_ms'],
+  ['store', 'chunk_cache'],
   ['upstream', 'url'],
 ];
 

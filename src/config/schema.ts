@@ -17,10 +17,10 @@ function renameKey(from: string, to: string) {
  */
 
 // Parsed once here (with `bytes`, the parser body-parser uses) so the request path compares numbers.
-const byteSize = z
-  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)])
-  .transform((value) => (typeof value === 'number' ? value : bytes.parse(value)!))
-  .describe('a size in bytes, or a string such as "10mb"');
+const sizeInput = z.union([z.number().int().min(0), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)]);
+const toBytes = (value: number | string): number => (typeof value === 'number' ? value : bytes.parse(value)!);
+const byteSize = sizeInput.transform(toBytes).pipe(z.number().positive()).describe('a size in bytes, or a string such as "10mb"');
+const byteSizeOrZero = sizeInput.transform(toBytes).describe('a size in bytes, or a string such as "64mb"; 0 turns it off');
 
 const upstreamRoute = z.strictObject({
   /** Glob on the request's `model` ("gpt-4o*", "llama3:*"); first match wins. */
@@ -278,8 +278,17 @@ export const configSchema = z.strictObject({
        * Env: MNEMO_STORE.
        */
       url: z.string().min(1).default('sqlite://./data/mnemo.db'),
-      /** Each store call fails after this long instead of hanging a request. */
+      /**
+       * Each call to a networked store (Redis, PostgreSQL) fails after this long instead of hanging a
+       * request. SQLite and memory calls run inside the process and return before any timer could fire.
+       */
       timeout_ms: z.number().int().positive().default(2_000),
+      /**
+       * Decoded sealed transcript chunks kept in memory, so a turn's recent window is read without a
+       * store round trip. Sealed chunks never change under their key, so entries never go stale, even
+       * with several instances writing a session. 0 turns it off.
+       */
+      chunk_cache: byteSizeOrZero.prefault('64mb'),
       /**
        * When the store fails or times out on a chat request: fail answers 503 with an error object;
        * pass_through forwards the request as sent, with no memory, marked X-Mnemo-Memory: degraded.

@@ -164,6 +164,31 @@ export class Metrics {
     }
   }
 
+  /** Exports the chunk cache's lookups and size, read when /metrics is scraped (nothing added to a turn). */
+  watchChunkCache(cache: { hits: number; misses: number; bytes: number }): void {
+    const counted = { hit: 0, miss: 0 };
+    new Counter({
+      name: 'mnemo_chunk_cache_lookups_total',
+      help: 'Sealed transcript chunks looked up in the in-process cache, by outcome (a miss reads the store).',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+      collect() {
+        this.inc({ outcome: 'hit' }, cache.hits - counted.hit);
+        this.inc({ outcome: 'miss' }, cache.misses - counted.miss);
+        counted.hit = cache.hits;
+        counted.miss = cache.misses;
+      },
+    });
+    new Gauge({
+      name: 'mnemo_chunk_cache_bytes',
+      help: 'Estimated size of the decoded chunks the cache holds (bounded by store.chunk_cache).',
+      registers: [this.registry],
+      collect() {
+        this.set(cache.bytes);
+      },
+    });
+  }
+
   /** Marks a session active (keyed by a hash, never the raw id). */
   seen(sessionHash: string, at: number): void {
     this.activeSessions.set(sessionHash, at);

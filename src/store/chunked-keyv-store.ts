@@ -1,6 +1,7 @@
 import type Keyv from 'keyv';
 import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
+import { newEpoch, type ChunkCache } from './chunk-cache.js';
 import { KeyLock } from './key-lock.js';
 import { decodeList, encodeList, type EncodedMessage, type LegacyMessage } from './message-codec.js';
 import type { CommitResult, MovableStore, SessionMeta, SessionSnapshot, TranscriptChange } from './types.js';
@@ -21,6 +22,8 @@ interface HeadRecord {
   u: number;
   /** When a tier move last brought the session back (it counts as activity for tiering, not as an update). */
   t?: number;
+  /** Set when the session is created (or, for older heads, at their next commit): keys its cached chunks. */
+  e?: string;
   mem?: SessionMemory;
 }
 
@@ -46,7 +49,12 @@ export interface ChunkedStoreOptions {
   /** Restore and evict as one atomic step each (Lua on Redis, one SQL statement on SQL backends). */
   atomicRestore?: AtomicRestore;
   atomicEvict?: AtomicEvict;
+  /** Decoded sealed chunks kept in process (shared by a hot and a cold tier: chunk content never changes under its key). */
+  chunkCache?: ChunkCache;
 }
+
+/** What every backend of one mnemo shares: its clock and its chunk cache. */
+export type SharedStoreOptions = Pick<ChunkedStoreOptions, 'now' | 'chunkCache'>;
 
 export type AtomicCommit = (commit: {
   headKey: string;
@@ -85,6 +93,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly atomicCommit?: AtomicCommit;
   private readonly atomicRestore?: AtomicRestore;
   private readonly atomicEvict?: AtomicEvict;
+  private readonly chunkCache?: ChunkCache;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
 
@@ -100,6 +109,7 @@ export class ChunkedKeyvStore implements MovableStore {
     this.atomicCommit = options.atomicCommit;
     this.atomicRestore = options.atomicRestore;
     this.atomicEvict = options.atomicEvict;
+    this.chunkCache = options.chunkCache;
   }
 
   async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {
@@ -136,8 +146,9 @@ export class ChunkedKeyvStore implements MovableStore {
       const head = known?.v === expectedVersion ? known : await this.readHead(sessionKey);
       if ((head?.v ?? 0) !== expectedVersion) return { ok: false, reason: 'conflict' } as const;
       const time = this.now();
-      const current: HeadRecord = head ?? { v: 0, n: 0, sealed: 0, tail: [], gens: [], c: time, u: time };
-      const { next, writes, garbage } = await this.apply(sessionKey, current, change);
+      const current: HeadRecord = head ?? { v: 0, n: 0, sealed: 0, tail: [], gens: [], c: time, u: time, e: newEpoch() };
+      const { next, writes, sealedChunks, garbage } = await this.apply(sessionKey, current, change);
+      next.e ??= newEpoch();
       next.v = current.v + 1;
       next.u = time;
       if (change.memory) next.mem = change.memory;
@@ -161,6 +172,8 @@ export class ChunkedKeyvStore implements MovableStore {
         await this.keyv.set(headKey(sessionKey), persisted);
         if (garbage.length > 0) await this.keyv.deleteMany(garbage);
       }
+      // Only now that the commit point has passed: a chunk written by a failed commit may be overwritten.
+      writes.forEach((write, position) => this.chunkCache?.set(next.e!, write.key, sealedChunks[position]!));
       const meta = toMeta(next);
       this.heads.set(meta, next);
       return { ok: true, meta } as const;
@@ -305,13 +318,16 @@ export class ChunkedKeyvStore implements MovableStore {
     }
     next.tail.push(...change.append);
     const writes: Array<{ key: string; value: EncodedMessage[] }> = [];
+    const sealedChunks: StoredMessage[][] = [];
     while (next.tail.length >= size) {
-      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: encodeList(next.tail.slice(0, size)) });
+      const chunk = next.tail.slice(0, size);
+      writes.push({ key: chunkKey(sessionKey, next.sealed, generation(next, next.sealed)), value: encodeList(chunk) });
+      sealedChunks.push(chunk);
       next.tail = next.tail.slice(size);
       next.sealed++;
     }
     next.n = next.sealed * size + next.tail.length;
-    return { next, writes, garbage };
+    return { next, writes, sealedChunks, garbage };
   }
 
   private async slice(sessionKey: string, head: HeadRecord, from: number, to: number): Promise<StoredMessage[]> {
@@ -332,13 +348,26 @@ export class ChunkedKeyvStore implements MovableStore {
     return out;
   }
 
-  /** Sealed chunks by index, decoded, in one read; a missing one is corruption, never an empty range. */
-  private async readChunks(sessionKey: string, head: HeadRecord, indices: number[]): Promise<StoredMessage[][]> {
+  /**
+   * Sealed chunks by index, decoded: from the chunk cache when the session has
+   * an epoch, the rest in one read. A missing one is corruption, never an empty range.
+   */
+  private async readChunks(sessionKey: string, head: HeadRecord, indices: number[]): Promise<Array<readonly StoredMessage[]>> {
     if (indices.length === 0) return [];
-    const values = await this.keyv.getMany<EncodedMessage[]>(indices.map((index) => chunkKey(sessionKey, index, generation(head, index))));
-    return values.map((value, position) => {
+    const keys = indices.map((index) => chunkKey(sessionKey, index, generation(head, index)));
+    const cache = head.e === undefined ? undefined : this.chunkCache;
+    const chunks = keys.map((key) => cache?.get(head.e!, key));
+    const missing = keys.filter((_, position) => chunks[position] === undefined);
+    if (missing.length === 0) return chunks as Array<readonly StoredMessage[]>;
+    const values = await this.keyv.getMany<EncodedMessage[]>(missing);
+    let next = 0;
+    return chunks.map((cached, position) => {
+      if (cached) return cached;
+      const value = values[next++];
       if (!value) throw new Error(`session ${sessionKey}: chunk ${indices[position]} is missing`);
-      return decodeList(value);
+      const decoded = decodeList(value);
+      cache?.set(head.e!, keys[position]!, decoded);
+      return decoded;
     });
   }
 

@@ -1,5 +1,6 @@
 import type { KeyvStoreAdapter } from 'keyv';
-import { ChunkedKeyvStore } from './chunked-keyv-store.js';
+import { ChunkCache } from './chunk-cache.js';
+import { ChunkedKeyvStore, type SharedStoreOptions } from './chunked-keyv-store.js';
 import { NAMESPACE, StoreConfigError, keyvOver, redactUrl } from './keyv.js';
 import { redisStore } from './redis-backend.js';
 import { postgresStore, sqliteStore } from './sql-backend.js';
@@ -13,6 +14,8 @@ export interface StoreOptions {
   url: string;
   timeoutMs: number;
   now?: () => number;
+  /** Bytes of decoded sealed chunks kept in process (store.chunk_cache); 0 turns the cache off. */
+  chunkCacheBytes?: number;
   /** A durable cold tier: sessions idle past `hotTtlMs` move there and come back on their next request. */
   cold?: { url: string; hotTtlMs: () => number; onMove?: (event: MoveEvent) => void };
 }
@@ -21,6 +24,8 @@ export interface CreatedStore {
   store: SessionStore;
   /** Present when a cold tier is configured: the mover runs its demotion passes. */
   tiers?: TieredStore;
+  /** Present unless store.chunk_cache is 0: its figures go to /metrics. */
+  chunkCache?: ChunkCache;
 }
 
 /** Picks the backend from the URL scheme and checks it answers before mnemo starts serving. */
@@ -29,16 +34,22 @@ export async function createStore(options: StoreOptions): Promise<SessionStore> 
 }
 
 export async function createStores(options: StoreOptions): Promise<CreatedStore> {
-  const hot = await connected('MNEMO_STORE', options.url, options);
-  if (!options.cold) return { store: new TimedStore(hot, deadline([hot], options.timeoutMs)) };
+  const cacheBytes = options.chunkCacheBytes ?? DEFAULT_CHUNK_CACHE_BYTES;
+  const shared: SharedStoreOptions = { now: options.now, chunkCache: cacheBytes > 0 ? new ChunkCache(cacheBytes) : undefined };
+  const hot = await connected('MNEMO_STORE', options.url, options.timeoutMs, shared);
+  const { chunkCache } = shared;
+  if (!options.cold) return { store: new TimedStore(hot, deadline([hot], options.timeoutMs)), chunkCache };
   const { cold: coldOptions } = options;
-  const cold = await connected('MNEMO_COLD_STORE', coldOptions.url, options).catch(async (error) => {
+  const cold = await connected('MNEMO_COLD_STORE', coldOptions.url, options.timeoutMs, shared).catch(async (error) => {
     await hot.close().catch(() => undefined);
     throw error;
   });
   const tiers = new TieredStore({ hot, cold, now: options.now, hotTtlMs: coldOptions.hotTtlMs, onMove: coldOptions.onMove });
-  return { store: new TimedStore(tiers, deadline([hot, cold], options.timeoutMs)), tiers };
+  return { store: new TimedStore(tiers, deadline([hot, cold], options.timeoutMs)), tiers, chunkCache };
 }
+
+/** store.chunk_cache's default, for callers that build stores without a config (tests, benchmarks). */
+export const DEFAULT_CHUNK_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Backends answering from inside this process, synchronously underneath (memory, better-sqlite3). */
 const IN_PROCESS = new Set(['memory', 'sqlite']);
@@ -49,10 +60,10 @@ function deadline(backends: ChunkedKeyvStore[], timeoutMs: number): number | und
 }
 
 /** The backend for `url`, answering; a failure names the setting (`variable`) it came from. */
-async function connected(variable: string, url: string, { timeoutMs, now }: StoreOptions): Promise<ChunkedKeyvStore> {
+async function connected(variable: string, url: string, timeoutMs: number, shared: SharedStoreOptions): Promise<ChunkedKeyvStore> {
   let store: ChunkedKeyvStore;
   try {
-    store = buildStore(url, now);
+    store = buildStore(url, shared);
   } catch (error) {
     if (error instanceof StoreConfigError) throw new StoreConfigError(`${variable}=${error.message}`);
     throw error;
@@ -67,21 +78,21 @@ async function connected(variable: string, url: string, { timeoutMs, now }: Stor
 }
 
 /** The backend named by `url`, not yet checked; createStore is the way in for everything but tests of the backends themselves. */
-export function buildStore(url: string, now?: () => number): ChunkedKeyvStore {
+export function buildStore(url: string, shared: SharedStoreOptions = {}): ChunkedKeyvStore {
   const scheme = url.slice(0, Math.max(0, url.indexOf('://')));
   switch (scheme) {
     case 'memory':
-      return memoryStore(now);
+      return memoryStore(shared);
     case 'sqlite':
-      return sqliteStore(url, now);
+      return sqliteStore(url, shared);
     case 'postgres':
     case 'postgresql':
-      return postgresStore(url, now);
+      return postgresStore(url, shared);
     case 'redis+cluster':
     case 'rediss+cluster':
     case 'redis':
     case 'rediss':
-      return redisStore(url, now);
+      return redisStore(url, shared);
     default:
       throw new StoreConfigError(
         `${redactUrl(url)} is not supported: use sqlite://./path.db, sqlite:///absolute/path.db, redis://host:port, redis+cluster://host1:port,host2:port, postgres://user@host/db or memory://`,
@@ -90,11 +101,11 @@ export function buildStore(url: string, now?: () => number): ChunkedKeyvStore {
 }
 
 /** In-process only (tests, trials): Keyv's Map store, scanned directly. */
-function memoryStore(now?: () => number): ChunkedKeyvStore {
+function memoryStore(shared: SharedStoreOptions): ChunkedKeyvStore {
   const map = new Map<string, unknown>();
   return new ChunkedKeyvStore(keyvOver(map as unknown as KeyvStoreAdapter), {
     backend: 'memory',
-    now,
+    ...shared,
     scan: async function* (prefix) {
       const full = `${NAMESPACE}:${prefix}`;
       for (const key of [...map.keys()]) if (key.startsWith(full)) yield key.slice(NAMESPACE.length + 1);

@@ -1,5 +1,11 @@
 import KeyvRedis, { createCluster } from '@keyv/redis';
-import { ChunkedKeyvStore, type AtomicCommit, type AtomicEvict, type AtomicRestore } from './chunked-keyv-store.js';
+import {
+  ChunkedKeyvStore,
+  type SharedStoreOptions,
+  type AtomicCommit,
+  type AtomicEvict,
+  type AtomicRestore,
+} from './chunked-keyv-store.js';
 import { NAMESPACE, StoreConfigError, envelope, keyvOver, redactUrl } from './keyv.js';
 
 /**
@@ -7,12 +13,12 @@ import { NAMESPACE, StoreConfigError, envelope, keyvOver, redactUrl } from './ke
  * mnemo processes can share the store; all keys of a session carry its hash
  * tag, so each script stays in one slot (Cluster-safe).
  */
-export function redisStore(url: string, now?: () => number): ChunkedKeyvStore {
+export function redisStore(url: string, shared: SharedStoreOptions = {}): ChunkedKeyvStore {
   const adapter = redisAdapter(url);
   const run = (script: string, keys: string[], args: string[]) => evalScript(adapter, script, keys, args);
   return new ChunkedKeyvStore(keyvOver(adapter, { prefixed: false }), {
     backend: 'redis',
-    now,
+    ...shared,
     disconnect: (force) => adapter.disconnect(force),
     scan: (prefix) => scanRedis(adapter, prefix),
     atomicCommit: (commit) => atomicCommit(run, commit),

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import KeyvPostgres from '@keyv/postgres';
 import pg from 'pg';
-import { ChunkedKeyvStore, type AtomicEvict, type AtomicRestore } from './chunked-keyv-store.js';
+import { ChunkedKeyvStore, type SharedStoreOptions, type AtomicEvict, type AtomicRestore } from './chunked-keyv-store.js';
 import { NAMESPACE, StoreConfigError, envelope, keyvOver } from './keyv.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 
@@ -12,25 +12,25 @@ import { SqliteAdapter } from './sqlite-adapter.js';
  * processes are single SQL statements that test the head's version in the row
  * they change.
  */
-export function sqliteStore(url: string, now?: () => number): ChunkedKeyvStore {
+export function sqliteStore(url: string, shared: SharedStoreOptions = {}): ChunkedKeyvStore {
   const adapter = sqliteAdapter(url);
   const query = async (sql: string, params: unknown[]) => adapter.query(sql, params);
   return new ChunkedKeyvStore(keyvOver(adapter), {
     backend: 'sqlite',
-    now,
+    ...shared,
     scan: (prefix) => scanTable(query, `SELECT key FROM keyv WHERE key LIKE ? ESCAPE '\\'`, prefix),
     atomicRestore: (restore) => restoreRow(query, SQLITE, restore),
     atomicEvict: (evict) => evictRows(query, SQLITE, evict),
   });
 }
 
-export function postgresStore(url: string, now?: () => number): ChunkedKeyvStore {
+export function postgresStore(url: string, shared: SharedStoreOptions = {}): ChunkedKeyvStore {
   // Session keys run to ~300 characters with the tenant hash; Keyv's default column is VARCHAR(255).
   const adapter = new OwnPoolPostgres({ uri: url, keySize: 1024 });
   const query = (sql: string, params: unknown[]) => adapter.query(sql, params) as Promise<Array<Record<string, unknown>>>;
   return new ChunkedKeyvStore(keyvOver(adapter), {
     backend: 'postgres',
-    now,
+    ...shared,
     scan: (prefix) => scanTable(query, `SELECT key FROM public.keyv WHERE key LIKE $1 ESCAPE '\\'`, prefix),
     atomicRestore: (restore) => restoreRow(query, POSTGRES, restore),
     atomicEvict: (evict) => evictRows(query, POSTGRES, evict),

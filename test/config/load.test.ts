@@ -44,6 +44,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ path: 'config/mnemo.yaml', env: { MNEMO_PORT: '99999' } })).toThrow(/server\.port/);
   });
 
+  it('reads sizes once, as bytes: a body limit must be positive, the chunk cache may be 0 (off)', () => {
+    const shipped = loadConfig({ path: 'config/mnemo.yaml', env: {} });
+    expect(shipped.server.body_limit).toBe(10 * 1024 * 1024);
+    expect(shipped.store.chunk_cache).toBe(64 * 1024 * 1024);
+    expect(loadConfig({ path: file('cache-off.yaml', 'store:\n  chunk_cache: 0\n'), env: {} }).store.chunk_cache).toBe(0);
+    expect(loadConfig({ path: file('cache-kb.yaml', 'store:\n  chunk_cache: 512kb\n'), env: {} }).store.chunk_cache).toBe(512 * 1024);
+    expect(() => loadConfig({ path: file('body-0.yaml', 'server:\n  body_limit: 0\n'), env: {} })).toThrow(/server\.body_limit/);
+    expect(() => loadConfig({ path: file('cache-bad.yaml', 'store:\n  chunk_cache: lots\n'), env: {} })).toThrow(/store\.chunk_cache/);
+  });
+
   it('configures a cold tier from the file or MNEMO_COLD_STORE, and refuses one that is the hot store', () => {
     const config = loadConfig({
       path: file('tier.yaml', 'store:\n  url: redis://127.0.0.1:6379\n  hot_ttl_ms: 900000\n'),

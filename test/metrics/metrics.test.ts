@@ -89,6 +89,18 @@ describe('GET /metrics', () => {
     expect(text).not.toMatch(/metrics-1|metrics-2/); // never a session id in a label
   });
 
+  it('counts chunk cache lookups: a long session reads its sealed window from memory', async () => {
+    const before = await scrape();
+    // 20 turns are 40 messages: the first 32 are sealed into a chunk, which later turns' windows read.
+    for (let turn = 0; turn < 20; turn++) await (await harness.chat('metrics-cache', { messages: [user(`turn ${turn}`)] })).text();
+    const after = await scrape();
+    const hits =
+      sample(after, 'mnemo_chunk_cache_lookups_total', { outcome: 'hit' }) -
+      sample(before, 'mnemo_chunk_cache_lookups_total', { outcome: 'hit' });
+    expect(hits).toBeGreaterThanOrEqual(3);
+    expect(sample(after, 'mnemo_chunk_cache_bytes')).toBeGreaterThan(0);
+  });
+
   it('passes promtool check metrics', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mnemo-promtool-'));
     const file = join(dir, 'metrics.txt');

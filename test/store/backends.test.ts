@@ -1,13 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { StoredMessage } from '../../src/memory/messages.js';
 import { buildStore, createStore, createStores } from '../../src/store/factory.js';
 import { startPostgres, type PostgresProcess } from '../support/postgres-server.js';
 import { startRedis, type RedisProcess } from '../support/redis-server.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { movableContract } from './movable-contract.js';
-import { storeContract } from './store-contract.js';
+import { message, storeContract } from './store-contract.js';
 
 storeContract('memory', () => createStore({ url: 'memory://', timeoutMs: 2_000 }));
 movableContract('memory', async () => buildStore('memory://'));
@@ -73,6 +74,59 @@ movableContract(
   },
   async () => (await sharedCluster()).stop(),
 );
+
+/** Two handles on one backend, as two mnemo instances have: each keeps its own chunk cache. */
+describe.each(['sqlite', 'redis'] as const)('two handles on one %s store', (kind) => {
+  let server: RedisProcess | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'mnemo-handles-'));
+  const open = async () => {
+    if (kind === 'sqlite') return createStore({ url: `sqlite://${join(dir, 'shared.db')}`, timeoutMs: 5_000 });
+    server ??= await startRedis();
+    return createStore({ url: server.url, timeoutMs: 5_000 });
+  };
+  const texts = (messages: Array<StoredMessage | undefined>) => messages.map((stored) => stored?.message.content);
+  const append = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => message(`${prefix}${index}`));
+
+  it("never serves one handle's cached chunks after the other deleted, recreated or forked the session", async () => {
+    const [a, b] = [await open(), await open()];
+    try {
+      await a.commit('t:shared', 0, { keep: 0, append: append('first', 80) });
+      expect(texts(await a.readMessages('t:shared', (await a.getMeta('t:shared'))!, 0, 80))[70]).toBe('first70');
+      expect(texts(await b.readMessages('t:shared', (await b.getMeta('t:shared'))!, 0, 80))[10]).toBe('first10');
+
+      await b.delete('t:shared');
+      await b.commit('t:shared', 0, { keep: 0, append: append('second', 80) });
+      let meta = (await a.getMeta('t:shared'))!;
+      expect(texts(await a.readMessages('t:shared', meta, 0, 80))).toEqual(texts(append('second', 80)));
+
+      await b.commit('t:shared', 1, { keep: 40, append: append('fork', 30) });
+      meta = (await a.getMeta('t:shared'))!;
+      const read = texts(await a.readMessages('t:shared', meta, 0, meta.count));
+      expect(read).toEqual([...texts(append('second', 40)), ...texts(append('fork', 30))]);
+      expect(texts(await a.readMessagesAt('t:shared', meta, [39, 40, 69]))).toEqual(['second39', 'fork0', 'fork29']);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('freezes what it caches: a caller changing a read message fails instead of corrupting later reads', async () => {
+    const store = await open();
+    try {
+      await store.commit('t:frozen', 0, { keep: 0, append: append('m', 40) });
+      const [read] = await store.readMessages('t:frozen', (await store.getMeta('t:frozen'))!, 3, 4);
+      expect(() => {
+        (read!.message as { content: string }).content = 'changed';
+      }).toThrow(TypeError);
+    } finally {
+      await store.close();
+    }
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
 
 describe('store factory', () => {
   it('names the fix for an unsupported URL', async () => {

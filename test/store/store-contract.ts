@@ -124,6 +124,19 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect(again).toMatchObject({ ok: true, meta: { count: 1 } });
     });
 
+    it('reads its own history after being deleted and created again, never the one before', async () => {
+      const id = key();
+      const before = Array.from({ length: 70 }, (_, index) => message(`old${index}`));
+      await store.commit(id, 0, { keep: 0, append: before });
+      expect(contents(await store.readMessages(id, (await store.getMeta(id))!, 0, 70))).toEqual(contents(before));
+      await store.delete(id);
+      const after = Array.from({ length: 70 }, (_, index) => message(`new${index}`));
+      await store.commit(id, 0, { keep: 0, append: after });
+      const meta = (await store.getMeta(id))!;
+      expect(contents(await store.readMessages(id, meta, 0, 70))).toEqual(contents(after));
+      expect(contents((await store.readMessagesAt(id, meta, [5, 40])) as StoredMessage[])).toEqual(['new5', 'new40']);
+    });
+
     it('lets exactly one of many concurrent commits at the same version win', async () => {
       const id = key();
       await store.commit(id, 0, { keep: 0, append: [message('base')] });
