@@ -156,7 +156,9 @@ export class ChunkedKeyvStore implements MovableStore {
         next.c = change.times.createdAt;
         next.u = change.times.updatedAt;
       }
-      const persisted: PersistedHead = { ...next, tail: encodeList(next.tail) };
+      // The version first, always: Redis scripts read it off the front of the JSON instead of decoding the head.
+      const { v, ...rest } = next;
+      const persisted: PersistedHead = { v, ...rest, tail: encodeList(next.tail) };
       if (this.atomicCommit) {
         const applied = await this.atomicCommit({
           headKey: headKey(sessionKey),

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildStore } from '../../src/store/factory.js';
+import { startRedis } from '../support/redis-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mnemo-encoding-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,5 +75,35 @@ describe('stored message encoding', () => {
       1_700_000_000_000, 1_700_000_000_500, 1_700_000_001_000,
     ]);
     await store.close();
+  });
+
+  it('on Redis, commits against heads in any field order, and after the server forgot its scripts', async () => {
+    const redis = await startRedis();
+    const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(redis.port), ...args], { encoding: 'utf8' }).trim();
+    const store = buildStore(redis.url);
+    try {
+      // The version is read off the front of the head; a head written with other fields first still works.
+      const head = { n: 1, sealed: 0, gens: [], c: 1, u: 1, tail: [['x1', 2, 'h1', 1, 1, 'hello']], v: 1 };
+      cli('SET', 'mnemo::s:{t:order}:head', JSON.stringify({ value: head }));
+      const next = { id: 'x2', message: { role: 'user', content: 'again' }, tokens: 2, hash: 'h2', at: 2 };
+      expect(await store.commit('t:order', 0, { keep: 1, append: [next] })).toEqual({ ok: false, reason: 'conflict' });
+      expect(await store.commit('t:order', 1, { keep: 1, append: [next] })).toMatchObject({ ok: true, meta: { version: 2, count: 2 } });
+      expect(cli('GET', 'mnemo::s:{t:order}:head')).toMatch(/^\{"value":\{"v":2,/);
+
+      // A restarted or flushed server answers NOSCRIPT once; the commit still lands, and so do the next ones.
+      cli('SCRIPT', 'FLUSH');
+      const third = { ...next, id: 'x3', hash: 'h3', message: { role: 'user', content: 'third' } };
+      expect(await store.commit('t:order', 2, { keep: 2, append: [third] })).toMatchObject({ ok: true, meta: { version: 3 } });
+      expect(await store.commit('t:order', 2, { keep: 2, append: [third] })).toEqual({ ok: false, reason: 'conflict' });
+      const meta = (await store.getMeta('t:order'))!;
+      expect((await store.readMessages('t:order', meta, 0, 3)).map((stored) => stored.message.content)).toEqual([
+        'hello',
+        'again',
+        'third',
+      ]);
+    } finally {
+      await store.close();
+      await redis.stop();
+    }
   });
 });
