@@ -34,6 +34,8 @@ const AUX_INDEX = '_names';
 
 export interface ChunkedStoreOptions {
   backend: string;
+  /** See SessionStore.networked. */
+  networked: boolean;
   chunkSize?: number;
   now?: () => number;
   /** Backend-specific disconnect; `force` drops pending commands (used when a graceful close hangs). */
@@ -85,6 +87,7 @@ const GRACEFUL_CLOSE_MS = 1_000;
  */
 export class ChunkedKeyvStore implements MovableStore {
   readonly backend: string;
+  readonly networked: boolean;
   private readonly chunkSize: number;
   private readonly now: () => number;
   private readonly lock = new KeyLock();
@@ -102,6 +105,7 @@ export class ChunkedKeyvStore implements MovableStore {
     options: ChunkedStoreOptions,
   ) {
     this.backend = options.backend;
+    this.networked = options.networked;
     this.chunkSize = options.chunkSize ?? 32;
     this.now = options.now ?? Date.now;
     this.disconnect = options.disconnect;

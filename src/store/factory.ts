@@ -38,25 +38,22 @@ export async function createStores(options: StoreOptions): Promise<CreatedStore>
   const shared: SharedStoreOptions = { now: options.now, chunkCache: cacheBytes > 0 ? new ChunkCache(cacheBytes) : undefined };
   const hot = await connected('MNEMO_STORE', options.url, options.timeoutMs, shared);
   const { chunkCache } = shared;
-  if (!options.cold) return { store: new TimedStore(hot, deadline([hot], options.timeoutMs)), chunkCache };
+  if (!options.cold) return { store: new TimedStore(hot, deadline(hot, options.timeoutMs)), chunkCache };
   const { cold: coldOptions } = options;
   const cold = await connected('MNEMO_COLD_STORE', coldOptions.url, options.timeoutMs, shared).catch(async (error) => {
     await hot.close().catch(() => undefined);
     throw error;
   });
   const tiers = new TieredStore({ hot, cold, now: options.now, hotTtlMs: coldOptions.hotTtlMs, onMove: coldOptions.onMove });
-  return { store: new TimedStore(tiers, deadline([hot, cold], options.timeoutMs)), tiers, chunkCache };
+  return { store: new TimedStore(tiers, deadline(tiers, options.timeoutMs)), tiers, chunkCache };
 }
 
 /** store.chunk_cache's default, for callers that build stores without a config (tests, benchmarks). */
 export const DEFAULT_CHUNK_CACHE_BYTES = 64 * 1024 * 1024;
 
-/** Backends answering from inside this process, synchronously underneath (memory, better-sqlite3). */
-const IN_PROCESS = new Set(['memory', 'sqlite']);
-
-/** store.timeout_ms, when some backend waits on a network; none when every call returns before a timer could fire. */
-function deadline(backends: ChunkedKeyvStore[], timeoutMs: number): number | undefined {
-  return backends.every((backend) => IN_PROCESS.has(backend.backend)) ? undefined : timeoutMs;
+/** store.timeout_ms for a store that waits on a network; none for one whose calls return before a timer could fire. */
+function deadline(store: SessionStore, timeoutMs: number): number | undefined {
+  return store.networked ? timeoutMs : undefined;
 }
 
 /** The backend for `url`, answering; a failure names the setting (`variable`) it came from. */
@@ -105,6 +102,7 @@ function memoryStore(shared: SharedStoreOptions): ChunkedKeyvStore {
   const map = new Map<string, unknown>();
   return new ChunkedKeyvStore(keyvOver(map as unknown as KeyvStoreAdapter), {
     backend: 'memory',
+    networked: false,
     ...shared,
     scan: async function* (prefix) {
       const full = `${NAMESPACE}:${prefix}`;

@@ -12,6 +12,10 @@ export class InstrumentedStore implements SessionStore {
     return this.inner.backend;
   }
 
+  get networked(): boolean {
+    return this.inner.networked;
+  }
+
   getMeta: SessionStore['getMeta'] = (key) => this.observe('get_meta', () => this.inner.getMeta(key));
   readMessages: SessionStore['readMessages'] = (key, meta, from, to) =>
     this.observe('read_messages', () => this.inner.readMessages(key, meta, from, to));

@@ -19,6 +19,7 @@ export function redisStore(url: string, shared: SharedStoreOptions = {}): Chunke
   const run = (script: string, keys: string[], args: string[]) => evalScript(adapter, script, keys, args);
   return new ChunkedKeyvStore(keyvOver(adapter, { prefixed: false }), {
     backend: 'redis',
+    networked: true,
     ...shared,
     disconnect: (force) => adapter.disconnect(force),
     scan: (prefix) => scanRedis(adapter, prefix),

@@ -17,6 +17,7 @@ export function sqliteStore(url: string, shared: SharedStoreOptions = {}): Chunk
   const query = async (sql: string, params: unknown[]) => adapter.query(sql, params);
   return new ChunkedKeyvStore(keyvOver(adapter), {
     backend: 'sqlite',
+    networked: false,
     ...shared,
     scan: (prefix) => scanTable(query, `SELECT key FROM keyv WHERE key LIKE ? ESCAPE '\\'`, prefix),
     atomicRestore: (restore) => restoreRow(query, SQLITE, restore),
@@ -30,6 +31,7 @@ export function postgresStore(url: string, shared: SharedStoreOptions = {}): Chu
   const query = (sql: string, params: unknown[]) => adapter.query(sql, params) as Promise<Array<Record<string, unknown>>>;
   return new ChunkedKeyvStore(keyvOver(adapter), {
     backend: 'postgres',
+    networked: true,
     ...shared,
     scan: (prefix) => scanTable(query, `SELECT key FROM public.keyv WHERE key LIKE $1 ESCAPE '\\'`, prefix),
     atomicRestore: (restore) => restoreRow(query, POSTGRES, restore),

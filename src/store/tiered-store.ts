@@ -37,6 +37,7 @@ export interface TieredStoreOptions {
  */
 export class TieredStore implements SessionStore {
   readonly backend: string;
+  readonly networked: boolean;
   private readonly hot: MovableStore;
   private readonly cold: MovableStore;
   private readonly now: () => number;
@@ -46,6 +47,7 @@ export class TieredStore implements SessionStore {
     this.cold = options.cold;
     this.now = options.now ?? Date.now;
     this.backend = `${options.hot.backend}+${options.cold.backend}`;
+    this.networked = options.hot.networked || options.cold.networked;
   }
 
   async getMeta(sessionKey: string): Promise<SessionMeta | undefined> {

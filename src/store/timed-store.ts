@@ -18,6 +18,10 @@ export class TimedStore implements SessionStore {
     return this.inner.backend;
   }
 
+  get networked(): boolean {
+    return this.inner.networked;
+  }
+
   getMeta: SessionStore['getMeta'] = (key) => this.timed(() => this.inner.getMeta(key));
   readMessages: SessionStore['readMessages'] = (key, meta, from, to) => this.timed(() => this.inner.readMessages(key, meta, from, to));
   readMessagesAt: SessionStore['readMessagesAt'] = (key, meta, indices) => this.timed(() => this.inner.readMessagesAt(key, meta, indices));

@@ -36,6 +36,11 @@ export type CommitResult = { ok: true; meta: SessionMeta } | { ok: false; reason
 export interface SessionStore {
   /** Short backend name for logs and metrics: memory, sqlite, redis. */
   readonly backend: string;
+  /**
+   * Calls wait on a network round trip (Redis, PostgreSQL): independent reads are worth issuing
+   * together and a call can hang. False for stores answering synchronously in process (memory, SQLite).
+   */
+  readonly networked: boolean;
   getMeta(sessionKey: string): Promise<SessionMeta | undefined>;
   /** Messages [from, to) of the transcript described by `meta`. */
   readMessages(sessionKey: string, meta: SessionMeta, from: number, to: number): Promise<StoredMessage[]>;

@@ -89,6 +89,8 @@ describe.each(['sqlite', 'redis'] as const)('two handles on one %s store', (kind
 
   it("never serves one handle's cached chunks after the other deleted, recreated or forked the session", async () => {
     const [a, b] = [await open(), await open()];
+    // Redis calls cross a network (deadline armed); SQLite's run in process.
+    expect(a.networked).toBe(kind === 'redis');
     try {
       await a.commit('t:shared', 0, { keep: 0, append: append('first', 80) });
       expect(texts(await a.readMessages('t:shared', (await a.getMeta('t:shared'))!, 0, 80))[70]).toBe('first70');

@@ -168,6 +168,7 @@ describe('creating a session', () => {
   it('refuses to create in the hot tier a session the cold tier holds', async () => {
     const created = await createStores({ url: redis.url, timeoutMs: 5_000, cold: { url: postgres.url, hotTtlMs: () => 60_000 } });
     const id = `shadow:${Math.random().toString(36).slice(2)}`;
+    expect(created.store.networked).toBe(true); // a tier across a network gets store.timeout_ms
     try {
       await created.store.commit(id, 0, { keep: 0, append: [message('the real first turn')] });
       expect(await created.tiers!.demote(id, Date.now() + 1)).toBe(true);
