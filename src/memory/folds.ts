@@ -4,7 +4,7 @@ import type { SessionMeta, SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
-import { indexArchived } from './recall.js';
+import { commonTerms, indexArchived } from './recall.js';
 
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
@@ -126,7 +126,9 @@ export class FoldScheduler {
       );
       if (signal.aborted) throw signal.reason;
       const archived = plan.turns.map((stored, offset) => ({ stored, index: plan.from + offset }));
-      const stats = config.recall.enabled ? await indexArchived(this.deps.store, sessionKey, archived) : { docs: 0, length: 0 };
+      const stats = config.recall.enabled
+        ? await indexArchived(this.deps.store, sessionKey, archived)
+        : { docs: 0, length: 0, frequencies: [] };
       const segment =
         config.recall.enabled && config.recall.method === 'embeddings'
           ? await this.embedArchived(sessionKey, archived, credentials, signal)
@@ -155,6 +157,7 @@ export class FoldScheduler {
           docs: memory.recall.docs + stats.docs,
           length: memory.recall.length + stats.length,
           segments: segment ? [...(memory.recall.segments ?? []), segment.name] : memory.recall.segments,
+          common: commonTerms(memory.recall.common, stats.frequencies, memory.recall.docs + stats.docs),
         },
         usage: {
           ...memory.usage,

@@ -17,6 +17,16 @@ export interface TermRecord {
 
 const MAX_POSTINGS = 256;
 
+/**
+ * A term in at least this share of archived messages has idf ≤ 0.115 once there are
+ * COMMON_MIN_DOCS of them, so it adds at most idf × (k1 + 1) ≈ 0.25 to any message's score —
+ * it cannot decide what clears recall.min_score (1 by default) — yet its postings are the longest
+ * to read and score. The order id a whole conversation is about is the typical case.
+ */
+const COMMON_SHARE = 0.9;
+const COMMON_MIN_DOCS = 50;
+const MAX_COMMON = 32;
+
 // Okapi BM25 with the usual constants (Robertson & Zaragoza, 2009).
 const K1 = 1.2;
 const B = 0.75;
@@ -54,7 +64,7 @@ export async function indexArchived(
   store: SessionStore,
   sessionKey: string,
   messages: Array<{ index: number; stored: StoredMessage }>,
-): Promise<{ docs: number; length: number }> {
+): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
   const additions = new Map<string, Posting[]>();
   let length = 0;
   for (const { index, stored } of messages) {
@@ -71,6 +81,7 @@ export async function indexArchived(
   const reindexed = new Set(messages.map((message) => message.index));
   const names = [...additions.keys()].map((term) => `t:${term}`);
   const existing = await store.readAux<TermRecord>(sessionKey, names);
+  const frequencies: Array<[string, number]> = [];
   await store.writeAux(
     sessionKey,
     names.map((name, position) => {
@@ -78,10 +89,30 @@ export async function indexArchived(
       const kept = (record?.postings ?? []).filter(([index]) => !reindexed.has(index));
       const added = additions.get(name.slice(2))!;
       const df = (record?.df ?? 0) - ((record?.postings.length ?? 0) - kept.length) + added.length;
+      frequencies.push([name.slice(2), df]);
       return { name, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS) } satisfies TermRecord };
     }),
   );
-  return { docs: messages.length, length };
+  return { docs: messages.length, length, frequencies };
+}
+
+/**
+ * The session's common terms after an index update: the previous list with the updated terms'
+ * document frequencies applied, kept while a term is in COMMON_SHARE of `docs` archived messages.
+ */
+export function commonTerms(
+  previous: Array<[string, number]> | undefined,
+  updated: Array<[string, number]>,
+  docs: number,
+): Array<[string, number]> | undefined {
+  const frequencies = new Map(previous);
+  for (const [term, df] of updated) frequencies.set(term, df);
+  if (docs < COMMON_MIN_DOCS) return undefined;
+  const common = [...frequencies]
+    .filter(([, df]) => df >= COMMON_SHARE * docs)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, MAX_COMMON);
+  return common.length > 0 ? common : undefined;
 }
 
 export interface RecallHit {
@@ -97,8 +128,9 @@ export async function searchArchive(
   query: string,
   options: { topK: number; minScore: number; archivedUpTo: number },
 ): Promise<RecallHit[]> {
-  const { docs, length } = meta.memory.recall;
-  const queryTerms = [...new Set(terms(query))];
+  const { docs, length, common } = meta.memory.recall;
+  const skip = new Set(common?.map(([term]) => term));
+  const queryTerms = [...new Set(terms(query))].filter((term) => !skip.has(term));
   if (docs === 0 || queryTerms.length === 0 || options.topK === 0) return [];
   const records = await store.readAux<TermRecord>(
     sessionKey,

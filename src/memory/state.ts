@@ -46,7 +46,13 @@ export interface SessionMemory {
   tokens: number;
   usage: SessionUsage;
   /** BM25 statistics over archived (folded) messages; embedding segments when recall uses embeddings. */
-  recall: { docs: number; length: number; segments?: string[] };
+  recall: {
+    docs: number;
+    length: number;
+    segments?: string[];
+    /** [term, df] of terms in nearly every archived message: searches skip them (see commonTerms). */
+    common?: Array<[string, number]>;
+  };
   /** The end user this session belongs to, when the app says. */
   user?: string;
   /** How many context facts and scratchpad entries exist, so turns without any skip reading them. */

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { terms } from '../../src/memory/recall.js';
+import { commonTerms, indexArchived, searchArchive, terms } from '../../src/memory/recall.js';
+import { emptyMemory } from '../../src/memory/state.js';
+import { createStore } from '../../src/store/factory.js';
+import type { SessionMeta, SessionStore } from '../../src/store/types.js';
 import { startHarness, system, user, type Harness } from '../support/harness.js';
 
 describe('recall of archived turns', () => {
@@ -38,6 +41,77 @@ describe('recall of archived turns', () => {
 
   it('tokenizes words and numbers, dropping stopwords', () => {
     expect(terms("What's the status of order #7890, Zoë?")).toEqual(['status', 'order', '7890', 'zoë']);
+  });
+});
+
+describe('terms in nearly every archived message', () => {
+  const archive = (count: number) =>
+    Array.from({ length: count }, (_, index) => ({
+      index,
+      stored: {
+        id: `m${index}`,
+        tokens: 9,
+        hash: `h${index}`,
+        at: index,
+        message: {
+          role: 'user',
+          content: index === 17 ? 'Order 7890: the courier left it with the neighbour' : `Order 7890 update number ${index}`,
+        },
+      },
+    }));
+
+  it('become common once there are 50 archived messages, and stop being common when they thin out', () => {
+    expect(commonTerms(undefined, [['7890', 40]], 40)).toBeUndefined(); // too few messages to judge
+    expect(
+      commonTerms(
+        undefined,
+        [
+          ['7890', 60],
+          ['order', 59],
+          ['courier', 1],
+        ],
+        60,
+      ),
+    ).toEqual([
+      ['7890', 60],
+      ['order', 59],
+    ]);
+    // Later folds archive messages without "order": its share falls below 90% and it is searched again.
+    expect(
+      commonTerms(
+        [
+          ['7890', 60],
+          ['order', 59],
+        ],
+        [['7890', 100]],
+        100,
+      ),
+    ).toEqual([['7890', 100]]);
+  });
+
+  it('are not read or scored by a search, which still finds the message the distinctive words point to', async () => {
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    const read: string[] = [];
+    const counting: SessionStore = Object.assign(Object.create(store), {
+      readAux: (key: string, names: string[]) => {
+        read.push(...names);
+        return store.readAux(key, names);
+      },
+    });
+    const stats = await indexArchived(store, 't:common', archive(60));
+    const recall = { docs: stats.docs, length: stats.length, common: commonTerms(undefined, stats.frequencies, stats.docs) };
+    expect(recall.common?.map(([term]) => term)).toEqual(['7890', 'order', 'number', 'update']);
+    const meta: SessionMeta = { version: 1, count: 60, createdAt: 0, updatedAt: 0, memory: { ...emptyMemory(), recall } };
+    const options = { topK: 2, minScore: 1, archivedUpTo: 60 };
+
+    const hits = await searchArchive(counting, 't:common', meta, 'Did the courier leave order 7890 with a neighbour?', options);
+    expect(hits[0]?.index).toBe(17);
+    expect(read).toEqual(['t:courier', 't:leave', 't:neighbour']);
+    // A query made only of common terms recalls nothing, as BM25 would rank nothing over min_score.
+    read.length = 0;
+    expect(await searchArchive(counting, 't:common', meta, 'order 7890?', options)).toEqual([]);
+    expect(read).toEqual([]);
+    await store.close();
   });
 });
 
