@@ -1,18 +1,25 @@
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import { contentText, type StoredMessage } from './messages.js';
 
-/** [message index, term frequency, document length] */
-export type Posting = [number, number, number];
+/** [message index, term frequency, document length]: the nested form older writers stored. */
+type Posting = [number, number, number];
 
 /**
- * A term's record: its document frequency and its most recent postings. The
- * list is capped so a query's cost does not grow with the archive: a term in
- * thousands of messages says little (low idf), and the newest mentions of it
- * are the ones worth recalling.
+ * A term's record: its document frequency and its most recent postings, flat
+ * (index, tf, length, index, tf, length, …): one array to parse instead of one
+ * per posting. The list is capped so a query's cost does not grow with the
+ * archive: a term in thousands of messages says little (low idf), and the
+ * newest mentions of it are the ones worth recalling.
  */
 export interface TermRecord {
   df: number;
-  postings: Posting[];
+  postings: number[] | Posting[];
+}
+
+/** A record's postings in the flat form, whichever form it was stored in. */
+function flatPostings(record: TermRecord | undefined): number[] {
+  const postings = record?.postings ?? [];
+  return postings.length > 0 && Array.isArray(postings[0]) ? (postings as Posting[]).flat() : (postings as number[]);
 }
 
 const MAX_POSTINGS = 256;
@@ -65,7 +72,7 @@ export async function indexArchived(
   sessionKey: string,
   messages: Array<{ index: number; stored: StoredMessage }>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
-  const additions = new Map<string, Posting[]>();
+  const additions = new Map<string, number[]>();
   let length = 0;
   for (const { index, stored } of messages) {
     const words = terms(indexedText(stored));
@@ -74,7 +81,7 @@ export async function indexArchived(
     for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
     for (const [term, tf] of counts) {
       const list = additions.get(term) ?? [];
-      list.push([index, tf, words.length]);
+      list.push(index, tf, words.length);
       additions.set(term, list);
     }
   }
@@ -86,11 +93,15 @@ export async function indexArchived(
     sessionKey,
     names.map((name, position) => {
       const record = existing[position];
-      const kept = (record?.postings ?? []).filter(([index]) => !reindexed.has(index));
+      const previous = flatPostings(record);
+      const kept: number[] = [];
+      for (let at = 0; at < previous.length; at += 3) {
+        if (!reindexed.has(previous[at]!)) kept.push(previous[at]!, previous[at + 1]!, previous[at + 2]!);
+      }
       const added = additions.get(name.slice(2))!;
-      const df = (record?.df ?? 0) - ((record?.postings.length ?? 0) - kept.length) + added.length;
+      const df = (record?.df ?? 0) - (previous.length - kept.length) / 3 + added.length / 3;
       frequencies.push([name.slice(2), df]);
-      return { name, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS) } satisfies TermRecord };
+      return { name, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS * 3) } satisfies TermRecord };
     }),
   );
   return { docs: messages.length, length, frequencies };
@@ -139,12 +150,17 @@ export async function searchArchive(
   const averageLength = length / docs || 1;
   const scores = new Map<number, number>();
   for (const record of records) {
-    const live = (record?.postings ?? []).filter(([index]) => index < options.archivedUpTo);
-    if (live.length === 0) continue;
-    const df = Math.max(record!.df, live.length);
+    const postings = flatPostings(record);
+    let live = 0;
+    for (let at = 0; at < postings.length; at += 3) if (postings[at]! < options.archivedUpTo) live++;
+    if (live === 0) continue;
+    const df = Math.max(record!.df, live);
     const idf = Math.log(1 + (docs - df + 0.5) / (df + 0.5));
-    for (const [index, tf, documentLength] of live) {
-      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * documentLength) / averageLength));
+    for (let at = 0; at < postings.length; at += 3) {
+      const index = postings[at]!;
+      if (index >= options.archivedUpTo) continue;
+      const tf = postings[at + 1]!;
+      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings[at + 2]!) / averageLength));
       scores.set(index, (scores.get(index) ?? 0) + score);
     }
   }

@@ -115,6 +115,39 @@ describe('terms in nearly every archived message', () => {
   });
 });
 
+describe('term records', () => {
+  it('are stored flat, and records written nested by earlier versions still search and are rewritten flat', async () => {
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    await store.writeAux('t:legacy', [
+      {
+        name: 't:parcel',
+        value: {
+          df: 2,
+          postings: [
+            [0, 1, 5],
+            [3, 2, 6],
+          ],
+        },
+      },
+    ]);
+    const meta: SessionMeta = {
+      version: 1,
+      count: 10,
+      createdAt: 0,
+      updatedAt: 0,
+      memory: { ...emptyMemory(), recall: { docs: 10, length: 60 } },
+    };
+    const hits = await searchArchive(store, 't:legacy', meta, 'parcel?', { topK: 1, minScore: 0, archivedUpTo: 10 });
+    expect(hits.map((hit) => hit.index)).toEqual([3]);
+
+    const stored = { id: 'm7', tokens: 3, hash: 'h7', at: 7, message: { role: 'user', content: 'parcel parcel' } };
+    const stats = await indexArchived(store, 't:legacy', [{ index: 7, stored }]);
+    expect(stats.frequencies).toEqual([['parcel', 3]]);
+    expect(await store.readAux('t:legacy', ['t:parcel'])).toEqual([{ df: 3, postings: [0, 1, 5, 3, 2, 6, 7, 2, 2] }]);
+    await store.close();
+  });
+});
+
 describe('a stable prompt prefix between folds', () => {
   let harness: Harness;
   beforeAll(async () => {
