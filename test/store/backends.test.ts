@@ -61,19 +61,19 @@ movableContract(
   async () => movablePostgres.stop(),
 );
 
-// One cluster for both suites (it takes seconds to form); the second suite's teardown stops it.
+// One cluster for both suites (it takes seconds to form), stopped when the file is done, so a run
+// filtered to one of the suites does not leave it running.
 let cluster: Promise<RedisCluster> | undefined;
 const sharedCluster = () => (cluster ??= startRedisCluster());
+afterAll(async () => {
+  if (cluster) await (await cluster).stop();
+});
 storeContract('redis cluster', async () => createStore({ url: (await sharedCluster()).url, timeoutMs: 5_000 }));
-movableContract(
-  'redis cluster',
-  async () => {
-    const store = buildStore((await sharedCluster()).url);
-    await store.ping();
-    return store;
-  },
-  async () => (await sharedCluster()).stop(),
-);
+movableContract('redis cluster', async () => {
+  const store = buildStore((await sharedCluster()).url);
+  await store.ping();
+  return store;
+});
 
 /** Two handles on one backend, as two mnemo instances have: each keeps its own chunk cache. */
 describe.each(['sqlite', 'redis'] as const)('two handles on one %s store', (kind) => {
