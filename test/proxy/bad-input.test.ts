@@ -20,6 +20,8 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
       body: body as BodyInit,
     });
 
+  // A well-formed body, for the cases where only a header is wrong.
+  const valid = JSON.stringify({ model: 'm', messages: [user('x')] });
   const cases: Case[] = [
     { name: 'malformed JSON', body: '{"model": "gpt-4o-mini", "messages": [', status: 400, code: 'invalid_json' },
     { name: 'empty body', body: '', status: 400, code: 'empty_body' },
@@ -73,21 +75,21 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
     },
     {
       name: 'a session id with spaces',
-      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      body: valid,
       headers: { 'x-session-id': 'has space' },
       status: 400,
       code: 'invalid_session_id',
     },
     {
       name: 'a session id over 128 characters',
-      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      body: valid,
       headers: { 'x-session-id': 'a'.repeat(129) },
       status: 400,
       code: 'invalid_session_id',
     },
     {
       name: 'a session id with a slash',
-      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      body: valid,
       headers: { 'x-session-id': '../etc' },
       status: 400,
       code: 'invalid_session_id',
@@ -95,14 +97,14 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
     { name: 'invalid UTF-8', body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), status: 400, code: 'invalid_json' },
     {
       name: 'an unknown content encoding',
-      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      body: valid,
       headers: { 'content-encoding': 'compress' },
       status: 415,
       code: 'unsupported_encoding',
     },
     {
       name: 'a gzip body that is not gzip',
-      body: JSON.stringify({ model: 'm', messages: [user('x')] }),
+      body: valid,
       headers: { 'content-encoding': 'gzip' },
       status: 400,
       code: 'invalid_encoding',
