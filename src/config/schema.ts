@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import bytes from 'bytes';
+import { DEFAULT_CHUNK_CACHE_BYTES } from '../store/chunk-cache.js';
 
 /** Accepts a key's former name: moves `from` to `to` unless `to` is also given. */
 function renameKey(from: string, to: string) {
@@ -288,7 +289,7 @@ export const configSchema = z.strictObject({
        * store round trip. Sealed chunks never change under their key, so entries never go stale, even
        * with several instances writing a session. 0 turns it off.
        */
-      chunk_cache: byteSizeOrZero.prefault('64mb'),
+      chunk_cache: byteSizeOrZero.prefault(DEFAULT_CHUNK_CACHE_BYTES),
       /**
        * When the store fails or times out on a chat request: fail answers 503 with an error object;
        * pass_through forwards the request as sent, with no memory, marked X-Mnemo-Memory: degraded.

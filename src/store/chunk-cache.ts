@@ -58,6 +58,9 @@ export class ChunkCache {
   }
 }
 
+/** store.chunk_cache's default (the schema's), also what stores built without a config get. */
+export const DEFAULT_CHUNK_CACHE_BYTES = 64 * 1024 * 1024;
+
 /** A new session's epoch: 48 random bits, so a session created again never meets its predecessor's entries. */
 export function newEpoch(): string {
   return randomBytes(6).toString('base64url');

@@ -1,5 +1,5 @@
 import type { KeyvStoreAdapter } from 'keyv';
-import { ChunkCache } from './chunk-cache.js';
+import { ChunkCache, DEFAULT_CHUNK_CACHE_BYTES } from './chunk-cache.js';
 import { ChunkedKeyvStore, type SharedStoreOptions } from './chunked-keyv-store.js';
 import { NAMESPACE, StoreConfigError, keyvOver, redactUrl } from './keyv.js';
 import { redisStore } from './redis-backend.js';
@@ -47,9 +47,6 @@ export async function createStores(options: StoreOptions): Promise<CreatedStore>
   const tiers = new TieredStore({ hot, cold, now: options.now, hotTtlMs: coldOptions.hotTtlMs, onMove: coldOptions.onMove });
   return { store: new TimedStore(tiers, deadline(tiers, options.timeoutMs)), tiers, chunkCache };
 }
-
-/** store.chunk_cache's default, for callers that build stores without a config (tests, benchmarks). */
-export const DEFAULT_CHUNK_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** store.timeout_ms for a store that waits on a network; none for one whose calls return before a timer could fire. */
 function deadline(store: SessionStore, timeoutMs: number): number | undefined {

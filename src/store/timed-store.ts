@@ -37,18 +37,13 @@ export class TimedStore implements SessionStore {
   close: SessionStore['close'] = () => this.inner.close();
 
   private async timed<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.timeoutMs === undefined) {
-      try {
-        return await operation();
-      } catch (error) {
-        throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error);
-      }
-    }
+    const timeoutMs = this.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
     try {
+      if (timeoutMs === undefined) return await operation();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
       return await Promise.race([operation(), deadline]);
     } catch (error) {
       throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(error);
