@@ -37,6 +37,19 @@ export class UnauthorizedError extends MnemoError {
   }
 }
 
+/** tenancy.mode api_key: sessions belong to a provider credential, and this request has none. */
+export class MissingCredentialError extends MnemoError {
+  constructor() {
+    super(
+      'A request with a session header must carry a provider credential (Authorization, api-key, x-api-key or x-goog-api-key): ' +
+        'sessions belong to the credential that made them. For a single-tenant deployment without keys, set tenancy.mode: none.',
+      401,
+      'authentication_error',
+      'missing_credentials',
+    );
+  }
+}
+
 export class NotFoundError extends MnemoError {
   constructor(message: string, code = 'not_found') {
     super(message, 404, 'invalid_request_error', code);

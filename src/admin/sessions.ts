@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { AssembledMessage, Block } from '../memory/assemble.js';
 import { addFacts, contextFact, type ContextFact, type ScratchEntry } from '../memory/context.js';
-import { foldCredentials } from '../memory/folds.js';
 import type { StoredMessage } from '../memory/messages.js';
 import { buildPrompt } from '../memory/prompt.js';
 import { indexArchived } from '../memory/recall.js';
@@ -11,6 +10,7 @@ import { redactText } from '../memory/redact.js';
 import type { SessionMemory } from '../memory/state.js';
 import { CONTEXT_FACTS, CONTEXT_SCRATCH, loadTurn } from '../memory/transcript.js';
 import { parseChatBody } from '../proxy/chat-body.js';
+import { jsonLimits } from '../proxy/json-limits.js';
 import type { ProxyDeps } from '../proxy/deps.js';
 import { adminTenant, readUserId, sessionKey, validateId } from '../proxy/identify.js';
 import type { SessionMeta } from '../store/types.js';
@@ -113,11 +113,11 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
   router.post('/:id/preview', express.raw({ type: () => true, limit: options.bodyLimit }), async (req, res) => {
     const config = deps.config();
     const { id, key } = target(req);
-    const body = parseChatBody(req.body as Buffer, req.headers['content-type']);
+    const body = parseChatBody(req.body as Buffer, req.headers['content-type'], jsonLimits(config.server));
     const tenant = adminTenant(req.headers, config.tenancy);
     const turn = { messages: body.messages, model: body.model, tenant, user: readUserId(req.headers, body, config.users) };
     const state = await loadTurn(deps, key, turn, config);
-    const prompt = await buildPrompt(deps, key, state, body, config.memory, foldCredentials(req.headers));
+    const prompt = await buildPrompt(deps, key, state, body, config.memory, previewCredentials(req.headers));
     res.json({
       object: 'mnemo.preview',
       session: id,
@@ -327,4 +327,14 @@ function snakeUsage(memory: SessionMemory) {
     provider_cached_tokens: usage.providerCachedTokens,
     completion_tokens: usage.completionTokens,
   };
+}
+
+/**
+ * Credentials a preview may send upstream (embedding recall): the tenant's provider key from
+ * X-Mnemo-Tenant-Key, never the request's Authorization, which holds mnemo's admin token.
+ * Without a key, embedding recall fails upstream and the preview falls back to BM25.
+ */
+function previewCredentials(headers: Request['headers']): Record<string, string> {
+  const key = headers['x-mnemo-tenant-key'];
+  return typeof key === 'string' && key.trim() ? { authorization: `Bearer ${key.trim()}` } : {};
 }

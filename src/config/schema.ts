@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { linearPatternError } from '../linear-regex.js';
 import bytes from 'bytes';
 import { DEFAULT_CHUNK_CACHE_BYTES } from '../store/chunk-cache.js';
 
@@ -38,7 +39,7 @@ const pruningRule = z.discriminatedUnion('kind', [
   z.strictObject({
     /** Drop history messages whose whole text matches one of `patterns` (case-insensitive): small talk. */
     kind: z.literal('drop_matching'),
-    patterns: z.array(z.string().min(1)).min(1),
+    patterns: z.array(linearRegExp()).min(1),
     roles: z.array(z.enum(['user', 'assistant'])).default(['user', 'assistant']),
   }),
   z.strictObject({
@@ -63,8 +64,8 @@ const pruningRule = z.discriminatedUnion('kind', [
 const factExtractor = z.strictObject({
   /** Fact key as shown to the model, e.g. order_id. */
   name: z.string().regex(/^[A-Za-z][\w.-]*$/),
-  /** JavaScript regular expression, matched case-insensitively against message text and tool arguments/results. */
-  pattern: z.string().min(1).refine(isRegExp, 'not a valid regular expression'),
+  /** Regular expression in JavaScript syntax, run on RE2 in linear time (no backreferences or lookaround), case-insensitively, against message text and tool arguments/results. */
+  pattern: linearRegExp(),
   /** Capture group holding the value (0 = whole match). */
   group: z.number().int().min(0).default(1),
   /** session: this conversation; user: the user's profile across sessions. */
@@ -120,6 +121,13 @@ const memorySchema = z.strictObject({
       keep_tokens: z.number().int().positive().default(1_500),
     })
     .prefault({}),
+  /**
+   * Where mnemo's blocks go. messages: their own system messages (memory first, recall and
+   * context just before the new messages: the cached prefix stays intact). leading_system: inside
+   * the client's leading system message (or as the first message), for chat templates that
+   * reject a system message anywhere but first (Mistral, Gemma on vLLM).
+   */
+  placement: z.enum(['messages', 'leading_system']).default('messages'),
   /** Applied to the window in this order, before the budget. */
   rules: z.array(pruningRule).default([]),
   summary: z
@@ -235,6 +243,10 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(8080),
       /** Largest request body accepted on memory routes; larger gets 413. */
       body_limit: byteSize.prefault('10mb'),
+      /** Most messages one chat request may carry; more gets 400 (work per request stays bounded). */
+      max_messages: z.number().int().positive().default(10_000),
+      /** Deepest JSON nesting accepted in a request body (chat and admin); deeper gets 400. */
+      max_json_depth: z.number().int().min(8).default(64),
       /** Bearer token for /mnemo/* admin routes. Unset: admin routes answer only on loopback. Env: MNEMO_ADMIN_TOKEN. */
       admin_token: z.string().min(16).nullable().default(null),
       /** Reload the config file when it changes (SIGHUP always reloads). */
@@ -353,7 +365,7 @@ export const configSchema = z.strictObject({
         .array(
           z.strictObject({
             name: z.string().min(1),
-            pattern: z.string().min(1).refine(isRegExp, 'not a valid regular expression'),
+            pattern: linearRegExp(),
             replacement: z.string().default('[redacted]'),
           }),
         )
@@ -387,11 +399,13 @@ export type PruningRule = z.infer<typeof pruningRule>;
 export type FactExtractor = z.infer<typeof factExtractor>;
 export type Price = z.infer<typeof price>;
 
-function isRegExp(source: string): boolean {
-  try {
-    new RegExp(source, 'i');
-    return true;
-  } catch {
-    return false;
-  }
+/** A pattern mnemo runs on message text: valid, and runnable on the linear-time engine. */
+function linearRegExp() {
+  return z
+    .string()
+    .min(1)
+    .superRefine((source, context) => {
+      const problem = linearPatternError(source);
+      if (problem) context.addIssue({ code: 'custom', message: problem });
+    });
 }

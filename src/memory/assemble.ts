@@ -1,6 +1,7 @@
 import type { MemoryConfig } from '../config/schema.js';
 import { REPLY_PRIMING } from '../tokenizer.js';
 import { renderFacts } from './facts.js';
+import { CONTEXT_HEADER, dataLine, MEMORY_HEADER, quotedBlock, RECALL_HEADER } from './framing.js';
 import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
 import { applyRules, type WindowEntry } from './rules/index.js';
 import type { SessionMemory } from './state.js';
@@ -66,40 +67,77 @@ export interface AssemblyInput {
 export function assemble(input: AssemblyInput): AssembledPrompt {
   const instructions = input.instructions.map((message) => entry(message, input.countMessage(message), 'instructions'));
   const fresh = input.fresh.map((stored) => entry(stored.message, stored.tokens, 'new'));
-  const fixed = sum(instructions) + sum(fresh) + REPLY_PRIMING;
+  // A new tool result answers the window's last assistant tool_calls message: that group is
+  // pinned next to it, whole and unpruned, and nothing of mnemo's goes in between (OpenAI
+  // rejects any message between a tool_calls message and its results).
+  const open = openToolGroup(input.window, input.fresh);
+  const pinned = open.map(({ stored }) => entry(stored.message, stored.tokens, 'history'));
+  const fixed = sum(instructions) + sum(pinned) + sum(fresh) + REPLY_PRIMING;
   const baselineTokens = sum(instructions) + input.storedTokens + sum(fresh) + REPLY_PRIMING;
   const limit = input.contextWindow - input.completionReserve;
-  if (fixed > limit) return finish([...instructions, ...fresh], baselineTokens, true);
+  if (fixed > limit) return finish([...instructions, ...pinned, ...fresh], baselineTokens, true);
 
   const available = Math.min(input.config.budget.prompt_tokens, limit - fixed);
-  const candidates = applyRules(windowEntries(input.window, input.fresh), input.config.rules, input).filter(
+  const earlier = input.window.slice(0, input.window.length - open.length);
+  const candidates = applyRules(windowEntries(earlier, input.fresh), input.config.rules, input).filter(
     (candidate) => candidate.turnsAgo <= input.config.window.max_turns,
   );
+  const windowStart = (entries: WindowEntry[]) => Math.min(firstIndex(entries), open[0]?.index ?? Number.POSITIVE_INFINITY);
 
   const recallBudget = Math.min(input.config.recall.max_tokens, available);
   const recall = recallMessage(input.recalled, recallBudget, input);
   const context = contextMessage(input, Math.min(input.config.context.max_tokens, available - tokensOf(recall)));
   // Facts from messages the window no longer shows; recomputed once if the budget drops more.
-  let memory = memoryMessage(input, firstIndex(candidates));
+  let memory = memoryMessage(input, windowStart(candidates));
   const late = tokensOf(recall) + tokensOf(context);
   let window = fitWindow(candidates, available - tokensOf(memory) - late);
-  const recallEntry = recall && entry(recall.message, recall.tokens, 'recall');
   if (window.length < candidates.length) {
-    memory = memoryMessage(input, firstIndex(window));
+    memory = memoryMessage(input, windowStart(window));
     window = fitWindow(candidates, available - tokensOf(memory) - late);
   }
   if (tokensOf(memory) + late > available) memory = undefined;
 
   const history = window.map((candidate) => entry(candidate.message, candidate.tokens, 'history'));
-  const recalled = recallEntry ? [recallEntry] : [];
+  const recalled = recall ? [entry(recall.message, recall.tokens, 'recall')] : [];
   const before = input.config.recall.position === 'before_window' ? recalled : [];
   const after = [...(input.config.recall.position === 'before_new' ? recalled : []), ...(context ? [context] : [])];
-  return finish(
-    [...instructions, ...(memory ? [memory] : []), ...before, ...history, ...after, ...fresh],
-    baselineTokens,
-    false,
-    recall?.lines ?? 0,
-  );
+  const mnemo = { memory: memory ? [memory] : [], before, after };
+  const messages =
+    input.config.placement === 'leading_system'
+      ? [...intoLeadingSystem(instructions, [...mnemo.memory, ...before, ...after], input), ...history, ...pinned, ...fresh]
+      : [...instructions, ...mnemo.memory, ...before, ...history, ...after, ...pinned, ...fresh];
+  return finish(messages, baselineTokens, false, recall?.lines ?? 0);
+}
+
+/** The window's trailing tool-call group (assistant tool_calls and results so far) when the new messages continue it. */
+function openToolGroup(window: Indexed[], fresh: StoredMessage[]): Indexed[] {
+  if (fresh[0]?.message.role !== 'tool') return [];
+  let start = window.length;
+  while (start > 0 && window[start - 1]!.stored.message.role === 'tool') start--;
+  const head = window[start - 1];
+  return head && head.stored.message.role === 'assistant' && head.stored.message.tool_calls?.length ? window.slice(start - 1) : [];
+}
+
+/**
+ * `placement: leading_system`, for chat templates that accept one system message and only
+ * first (Mistral, Gemma on vLLM): mnemo's blocks join the client's leading system message,
+ * or become the first message when the client sent none. Costs prefix caching on the
+ * per-request blocks, which now sit at the front.
+ */
+function intoLeadingSystem(instructions: AssembledMessage[], blocks: AssembledMessage[], input: AssemblyInput): AssembledMessage[] {
+  if (blocks.length === 0) return instructions;
+  const text = blocks.map((block) => contentText(block.message.content)).join('\n\n');
+  const lead = instructions[0]?.message;
+  if (!lead || lead.role !== 'system') {
+    const message: ChatMessage = { role: 'system', content: text };
+    return [entry(message, input.countMessage(message), 'memory'), ...instructions];
+  }
+  const content =
+    typeof lead.content === 'string'
+      ? `${lead.content}\n\n${text}`
+      : [...((lead.content as unknown[] | null | undefined) ?? []), { type: 'text', text }];
+  const message = { ...lead, content } as ChatMessage;
+  return [entry(message, input.countMessage(message), 'instructions'), ...instructions.slice(1)];
 }
 
 function entry(message: ChatMessage, tokens: number, block: Block): AssembledMessage {
@@ -164,17 +202,17 @@ function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMess
   const lines = renderFacts(facts, input.countText, input.config.facts.max_tokens);
   const summary = input.memory.summary?.text;
   if (!summary && lines.length === 0 && !input.profile) return undefined;
-  const parts = ['[mnemo memory of this conversation]'];
-  if (input.profile) parts.push(`About the user:\n${input.profile}`);
-  if (summary) parts.push(`Summary of earlier turns:\n${summary}`);
-  if (lines.length > 0) parts.push(`Known facts:\n${lines.join('\n')}`);
+  const parts = [MEMORY_HEADER];
+  if (input.profile) parts.push(`About the user:\n${input.profile.split('\n').map(dataLine).join('\n')}`);
+  if (summary) parts.push(`Summary of earlier turns:\n${quotedBlock(summary)}`);
+  if (lines.length > 0) parts.push(`Known facts:\n${lines.map(dataLine).join('\n')}`);
   const message: ChatMessage = { role: 'system', content: parts.join('\n\n') };
   return entry(message, input.countMessage(message), 'memory');
 }
 
 function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput): (AssembledMessage & { lines: number }) | undefined {
   if (recalled.length === 0 || budget <= 0) return undefined;
-  const header = '[mnemo recall] Earlier messages from this conversation that may be relevant:';
+  const header = RECALL_HEADER;
   const lines: string[] = [];
   let used = input.countText(header) + 4;
   for (const { stored } of recalled) {
@@ -196,14 +234,14 @@ function contextMessage(input: AssemblyInput, budget: number): AssembledMessage 
     ['Relevant facts and earlier tool results:', input.context.facts],
     ['Working notes:', input.context.scratch],
   ];
-  const parts: string[] = ['[mnemo context]'];
+  const parts: string[] = [CONTEXT_HEADER];
   let used = input.countText(parts[0]!) + 4;
   for (const [title, items] of sections) {
     const kept: string[] = [];
     for (const item of items) {
       const cost = input.countText(item) + 2;
       if (used + cost > budget) continue;
-      kept.push(`- ${item}`);
+      kept.push(`- ${dataLine(item)}`);
       used += cost;
     }
     if (kept.length > 0) parts.push(`${title}\n${kept.join('\n')}`);
@@ -215,5 +253,5 @@ function contextMessage(input: AssemblyInput, budget: number): AssembledMessage 
 
 function recallText(stored: StoredMessage): string {
   const calls = (stored.message.tool_calls ?? []).map((call) => `called ${call.function.name}(${call.function.arguments})`);
-  return [contentText(stored.message.content), ...calls].filter(Boolean).join(' ').replace(/\s+/g, ' ').trim();
+  return dataLine([contentText(stored.message.content), ...calls].filter(Boolean).join(' '));
 }

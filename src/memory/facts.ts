@@ -1,5 +1,5 @@
 import type { FactExtractor } from '../config/schema.js';
-import { cachedRegExp } from '../regex-cache.js';
+import { linearPattern } from '../linear-regex.js';
 import { contentText, type StoredMessage } from './messages.js';
 import type { Fact } from './state.js';
 
@@ -30,7 +30,8 @@ export function extractFacts(messages: Array<{ stored: StoredMessage; index: num
     for (const extractor of extractors) {
       if (!extractor.roles.includes(role as 'user')) continue;
       let value: string | undefined;
-      for (const match of text.matchAll(cachedRegExp(extractor.pattern, 'gi'))) value = match[extractor.group]?.trim() || value;
+      for (const match of linearPattern(extractor.pattern, { caseInsensitive: true }).matchAll(text))
+        value = match[extractor.group]?.trim() || value;
       if (value) out.push({ name: extractor.name, value, scope: extractor.scope, source: stored.id, index, at: stored.at });
     }
   }

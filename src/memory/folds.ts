@@ -37,7 +37,8 @@ export interface FoldEvent {
 /** Credentials of the request that triggered a fold, held in memory only for that fold. */
 export type FoldCredentials = Record<string, string | string[]>;
 
-const CREDENTIAL_HEADERS = ['authorization', 'api-key', 'openai-organization', 'openai-project'];
+// Only a chat request's own provider credentials: never mnemo's admin token (admin calls build theirs, see preview).
+const CREDENTIAL_HEADERS = ['authorization', 'api-key', 'x-api-key', 'x-goog-api-key', 'openai-organization', 'openai-project'];
 
 export function foldCredentials(headers: Record<string, string | string[] | undefined>): FoldCredentials {
   const out: FoldCredentials = {};

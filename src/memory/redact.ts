@@ -1,11 +1,11 @@
 import type { Config } from '../config/schema.js';
 import type { ChatMessage } from './messages.js';
-import { cachedRegExp } from '../regex-cache.js';
+import { linearPattern } from '../linear-regex.js';
 
 type Rules = Config['privacy']['redact'];
 
 export function redactText(text: string, rules: Rules): string {
-  return rules.reduce((current, rule) => current.replace(cachedRegExp(rule.pattern, 'g'), rule.replacement), text);
+  return rules.reduce((current, rule) => linearPattern(rule.pattern).replaceAll(current, rule.replacement), text);
 }
 
 /** The message with every configured pattern replaced in its text, parts and tool-call arguments. */

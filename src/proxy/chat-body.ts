@@ -1,5 +1,6 @@
 import { BadRequestError, UnsupportedMediaTypeError } from '../errors.js';
 import { validateMessages, type ChatMessage } from '../memory/messages.js';
+import { assertJsonDepth, assertMessageCount, type JsonLimits } from './json-limits.js';
 
 /** The fields of a chat-completions body mnemo reads; everything else is forwarded as sent. */
 export interface ChatBody {
@@ -10,12 +11,13 @@ export interface ChatBody {
   [field: string]: unknown;
 }
 
-export function parseChatBody(raw: Buffer, contentType: string | undefined): ChatBody {
+export function parseChatBody(raw: Buffer, contentType: string | undefined, limits: JsonLimits): ChatBody {
   if (contentType !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {
     throw new UnsupportedMediaTypeError(contentType);
   }
   if (raw.length === 0)
     throw new BadRequestError('Request body is empty; expected a JSON chat-completions request.', { code: 'empty_body' });
+  assertJsonDepth(raw, limits.maxDepth);
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));
@@ -29,6 +31,7 @@ export function parseChatBody(raw: Buffer, contentType: string | undefined): Cha
   if (typeof candidate.model !== 'string' || candidate.model.length === 0) {
     throw new BadRequestError("'model' is required and must be a string.", { param: 'model', code: 'invalid_model' });
   }
+  if (Array.isArray(candidate.messages)) assertMessageCount(candidate.messages, limits.maxMessages);
   validateMessages(candidate.messages);
   if (candidate.stream !== undefined && typeof candidate.stream !== 'boolean') {
     throw new BadRequestError("'stream' must be a boolean.", { param: 'stream', code: 'invalid_stream' });

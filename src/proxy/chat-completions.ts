@@ -20,6 +20,7 @@ import { relayJson, relayStream, relayUnchanged, upstreamFailure, type RelayHook
 import { answerName, readIdempotencyKey, replay, type StoredAnswer } from './idempotency.js';
 import type { PassThrough } from './pass-through.js';
 import { readBody } from './read-body.js';
+import { jsonLimits } from './json-limits.js';
 
 /**
  * POST …/chat/completions. The life of a call, top to bottom:
@@ -46,7 +47,7 @@ export function chatCompletions(
     }
 
     const raw = await readBody(req, config.server.body_limit);
-    const body = parseChatBody(raw, req.headers['content-type']);
+    const body = parseChatBody(raw, req.headers['content-type'], jsonLimits(config.server));
     const tenant = requestTenant(req.headers, config.tenancy);
     const key = sessionKey(tenant, sessionId);
     const idempotencyKey = readIdempotencyKey(req.headers);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config/schema.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, MissingCredentialError } from '../errors.js';
 
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const TENANT_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -38,17 +38,36 @@ export function tenantOfKey(key: string): string {
   return `k${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
 }
 
-function providerKey(headers: IncomingHttpHeaders): string | undefined {
-  const bearer = /^Bearer\s+(.+)$/i.exec(header(headers, 'authorization') ?? '')?.[1]?.trim();
-  return bearer || header(headers, 'api-key') || undefined;
+/** Headers that carry a provider API key by itself (Azure, Anthropic-style gateways, Google). */
+const KEY_HEADERS = ['api-key', 'x-api-key', 'x-goog-api-key'];
+
+/**
+ * The provider credential a request carries, in any form providers use: a
+ * bearer token, another Authorization scheme (Basic: the whole value), or a
+ * key header. Undefined when there is none (an empty bearer is none).
+ */
+export function providerCredential(headers: IncomingHttpHeaders): string | undefined {
+  const authorization = /^(\S+)\s*(.*)$/.exec(header(headers, 'authorization')?.trim() ?? '');
+  const token = authorization?.[2]?.trim();
+  if (authorization && token) return authorization[1]!.toLowerCase() === 'bearer' ? token : `${authorization[1]!.toLowerCase()} ${token}`;
+  for (const name of KEY_HEADERS) {
+    const key = header(headers, name)?.trim();
+    if (key) return key;
+  }
+  return undefined;
 }
 
-/** The tenant a chat request belongs to, per `tenancy.mode`. */
+/**
+ * The tenant a chat request belongs to, per `tenancy.mode`. In api_key mode a
+ * request without a credential is refused: a shared "anonymous" tenant let
+ * every keyless caller read every other keyless caller's sessions.
+ */
 export function requestTenant(headers: IncomingHttpHeaders, tenancy: Config['tenancy']): string {
   if (tenancy.mode === 'none') return 'default';
   if (tenancy.mode === 'header') return namedTenant(header(headers, tenancy.header), tenancy.header);
-  const key = providerKey(headers);
-  return key === undefined ? 'anonymous' : tenantOfKey(key);
+  const credential = providerCredential(headers);
+  if (credential === undefined) throw new MissingCredentialError();
+  return tenantOfKey(credential);
 }
 
 /**

@@ -28,7 +28,7 @@ describe('live config reload', () => {
   const chat = (content: string) =>
     fetch(`${mnemo.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-session-id': 'reload-1' },
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test', 'x-session-id': 'reload-1' },
       body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] }),
     }).then((response) => response.text());
 

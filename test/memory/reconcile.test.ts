@@ -69,4 +69,17 @@ describe('reconcile', () => {
     expect(run([u('q'), call('c1')], [result('c1')])).toEqual({ mode: 'stateless', keep: 2, from: 0 });
     expect(run([u('q'), call('c1')], [call('c1'), result('c1')])).toEqual({ mode: 'overlap', keep: 2, from: 1 });
   });
+
+  it('looks at each stored message a bounded number of times, however repetitive the history', () => {
+    // Repeated turns make every overlap length a near match; trying each one was quadratic.
+    const pairs = (count: number) => Array.from({ length: count }, () => [u('same question'), a('same answer')]).flat();
+    const stored = [u('start'), ...pairs(2_000), a('last reply')];
+    const incoming = [...pairs(1_999), u('different'), a('x'), u('again')];
+    let reads = 0;
+    const counted = view(stored);
+    const counting: StoredView = { count: counted.count, at: (index) => (reads++, counted.at(index)) };
+    const result = reconcile(counting, incoming, incoming.map(messageHash));
+    expect(result.mode).toBe('fork');
+    expect(reads).toBeLessThanOrEqual(4 * stored.length);
+  });
 });

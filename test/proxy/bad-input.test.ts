@@ -16,7 +16,7 @@ describe('bad input gets an OpenAI-shaped error and leaves stored state alone', 
   const send = (body: string | Uint8Array, headers: Record<string, string>) =>
     fetch(`${harness.mnemo.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-session-id': 'victim', ...headers },
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test', 'x-session-id': 'victim', ...headers },
       body: body as BodyInit,
     });
 

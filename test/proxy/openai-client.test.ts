@@ -105,6 +105,30 @@ describe('the official openai client through mnemo', () => {
     ]);
   });
 
+  it('runs a second tool round trip in a session with kept tool results, in an order OpenAI accepts', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'lookup_order', parameters: { type: 'object', properties: {} } } }];
+    const round = async (id: string, question: string, result: string) => {
+      const toolCall = { id, type: 'function', function: { name: 'lookup_order', arguments: '{"order_id":"7890"}' } };
+      harness.provider.next(json(completion({ content: null, tool_calls: [toolCall] })));
+      await client.chat.completions.create(
+        { model: 'gpt-4o-mini', tools, messages: [{ role: 'user', content: question }] },
+        session('sdk-tools-2'),
+      );
+      // The tool result alone: mnemo adds the call, and its kept context (the first round's result).
+      return client.chat.completions.create(
+        { model: 'gpt-4o-mini', tools, messages: [{ role: 'tool', tool_call_id: id, content: result }] },
+        session('sdk-tools-2'),
+      );
+    };
+    await round('call_a', 'Where is order 7890?', '{"status":"in transit"}');
+    const second = await round('call_b', 'And the order 7890 delivery date?', '{"order_id":"7890","eta":"2026-12-01"}');
+    expect(second.choices[0]?.message.content).toMatch(/^Reply to:/);
+    expect(harness.provider.rejected).toEqual([]);
+    const sent = harness.provider.lastChat.body.messages;
+    expect(sent.slice(-2).map((message: { role: string }) => message.role)).toEqual(['assistant', 'tool']);
+    expect(JSON.stringify(sent)).toContain('in transit');
+  });
+
   it.each([
     [429, 'RateLimitError', { 'retry-after': '7', 'x-ratelimit-remaining-requests': '0' }],
     [500, 'InternalServerError', {}],

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { chatRequestProblem, embeddingsRequestProblem } from './openai-rules.js';
 
 /** What the fake provider saw: the request, so tests assert on what mnemo sent upstream. */
 export interface ReceivedCall {
@@ -22,6 +23,13 @@ export type Reply = (call: ReceivedCall, res: ServerResponse) => void | Promise<
 export class FakeProvider {
   readonly calls: ReceivedCall[] = [];
   private readonly queue: Reply[] = [];
+  /**
+   * Strict by default: a request OpenAI would reject with 400 gets that 400 here (and is listed
+   * in `rejected`), whatever reply a test scripted. Only tests of byte-for-byte pass-through of
+   * arbitrary bodies turn it off.
+   */
+  strict = true;
+  readonly rejected: Array<{ path: string; problem: string }> = [];
   /** TCP connections accepted so far: shows whether a proxy reuses them. */
   connections = 0;
   /** How summary calls are answered; tests swap it for slow or failing summarizers. */
@@ -78,10 +86,22 @@ export class FakeProvider {
     const aborted = new Promise<void>((resolve) => res.on('close', () => !res.writableFinished && resolve()));
     const call: ReceivedCall = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, aborted };
     this.calls.push(call);
+    const problem = this.strict && req.method === 'POST' ? requestProblem(call) : undefined;
+    if (problem) {
+      this.rejected.push({ path: call.path, problem });
+      return json({ error: { message: problem, type: 'invalid_request_error', param: 'messages', code: null } }, 400)(call, res);
+    }
     // Scripted replies are for the conversation; summary calls go to `summaryReply`.
     const reply = isSummaryCall(call) ? this.summaryReply : (this.queue.shift() ?? defaultReply);
     await reply(call, res);
   }
+}
+
+function requestProblem(call: ReceivedCall): string | undefined {
+  const path = pathOf(call);
+  if (path.endsWith('/chat/completions')) return chatRequestProblem(call.body);
+  if (path.endsWith('/embeddings')) return embeddingsRequestProblem(call.body);
+  return undefined;
 }
 
 function lastUserText(body: any): string {
