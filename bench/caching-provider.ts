@@ -10,15 +10,40 @@ import { fakeSummary, isSummaryCall, type ReceivedCall } from '../test/support/f
  * leading tokens (per prompt_cache_key bucket). It reports
  * usage.prompt_tokens_details.cached_tokens as OpenAI does.
  */
+export interface ProviderScript {
+  /** The assistant's reply to a conversation request (default: a support-agent reply echoing the question). */
+  reply?: (body: { messages: Array<{ role: string; content: unknown }> }) => string;
+  /** The reply to one of mnemo's summary calls (default: the test suite's fakeSummary). */
+  summary?: (call: ReceivedCall) => string;
+  /** Vectors for /v1/embeddings inputs; without it the endpoint answers 404. */
+  embed?: (texts: string[]) => number[][];
+}
+
 export class CachingProvider {
   private server?: Server;
   private readonly encoding = get_encoding('o200k_base');
   private readonly messageTokens = new Map<string, Uint32Array>();
   private readonly cache = new Set<string>();
   url = '';
-  readonly totals = { requests: 0, prompt: 0, cached: 0, completion: 0, summaryInput: 0, summaryOutput: 0, summaryCalls: 0 };
+  readonly totals = {
+    requests: 0,
+    prompt: 0,
+    cached: 0,
+    completion: 0,
+    summaryInput: 0,
+    summaryOutput: 0,
+    summaryCalls: 0,
+    embeddingInput: 0,
+    embeddingCalls: 0,
+  };
   /** Every non-summary prompt, for checking what reached the model. */
   lastPromptText = '';
+  /** The text of each message of the last non-summary prompt. */
+  lastPrompt: string[] = [];
+  /** Prompt and cached tokens of the last non-summary request. */
+  lastUsage = { prompt: 0, cached: 0 };
+
+  constructor(private readonly script: ProviderScript = {}) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -26,6 +51,7 @@ export class CachingProvider {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if ((req.url ?? '').endsWith('/embeddings')) return this.embeddings(body, res);
         const call = {
           body,
           headers: req.headers,
@@ -34,7 +60,7 @@ export class CachingProvider {
           raw: Buffer.alloc(0),
           aborted: Promise.resolve(),
         } as ReceivedCall;
-        const reply = isSummaryCall(call) ? fakeSummary(call) : replyText(body);
+        const reply = isSummaryCall(call) ? (this.script.summary ?? fakeSummary)(call) : (this.script.reply ?? replyText)(body);
         const usage = this.bill(body, reply, isSummaryCall(call));
         const payload = JSON.stringify({
           id: 'chatcmpl-bench',
@@ -56,6 +82,27 @@ export class CachingProvider {
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+
+  private embeddings(body: { input: string | string[]; model: string }, res: import('node:http').ServerResponse): void {
+    const inputs = Array.isArray(body.input) ? body.input : [body.input];
+    if (!this.script.embed) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'no embeddings here', type: 'invalid_request_error', param: null, code: null } }));
+      return;
+    }
+    const vectors = this.script.embed(inputs);
+    const tokens = inputs.reduce((total, text) => total + this.tokens(text).length, 0);
+    this.totals.embeddingCalls++;
+    this.totals.embeddingInput += tokens;
+    const payload = JSON.stringify({
+      object: 'list',
+      data: vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
+      model: body.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+    res.end(payload);
   }
 
   private bill(body: { messages: Array<{ role: string; content: unknown }>; prompt_cache_key?: string }, reply: string, summary: boolean) {
@@ -97,6 +144,10 @@ export class CachingProvider {
       this.totals.cached += cached;
       this.totals.completion += completion;
       this.lastPromptText = JSON.stringify(body.messages);
+      this.lastUsage = { prompt: total, cached };
+      this.lastPrompt = body.messages.map((message) =>
+        typeof message.content === 'string' ? message.content : JSON.stringify(message.content),
+      );
     }
     return {
       prompt_tokens: total,

@@ -5,7 +5,6 @@ import type { AssembledMessage, Block } from '../memory/assemble.js';
 import { addFacts, contextFact, type ContextFact, type ScratchEntry } from '../memory/context.js';
 import type { StoredMessage } from '../memory/messages.js';
 import { buildPrompt } from '../memory/prompt.js';
-import { indexArchived } from '../memory/recall.js';
 import { redactText } from '../memory/redact.js';
 import type { SessionMemory } from '../memory/state.js';
 import { CONTEXT_FACTS, CONTEXT_SCRATCH, loadTurn } from '../memory/transcript.js';
@@ -170,21 +169,16 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
       { name: CONTEXT_FACTS, value: document.facts },
       { name: CONTEXT_SCRATCH, value: document.scratch },
     ]);
-    // The recall index is rebuilt from the archive rather than trusted from the document.
-    const memory = document.memory as unknown as SessionMemory;
-    const archivedUpTo = memory.summary?.upTo ?? 0;
-    const recall = await indexArchived(
-      deps.store,
-      key,
-      messages.slice(0, archivedUpTo).map((stored, index) => ({ stored, index })),
-    );
+    // The recall index is rebuilt from the messages in the background rather than trusted from the document.
+    const memory = { ...(document.memory as unknown as SessionMemory), recall: { docs: 0, length: 0, generation: 1 } };
     const result = await deps.store.commit(key, 0, {
       keep: 0,
       append: messages,
-      memory: { ...memory, recall },
+      memory,
       times: { createdAt: document.created_at, updatedAt: document.updated_at },
     });
     if (!result.ok) throw new ConflictError(`Session ${id} was written while importing; try again.`, 'session_conflict');
+    deps.folds.maybeSchedule(key, result.meta, {});
     res.status(201).json(summaryOf(id, result.meta));
   });
 

@@ -113,14 +113,22 @@ const memorySchema = z.strictObject({
         .default({}),
     })
     .prefault({}),
-  window: z
-    .strictObject({
-      /** Most recent turns (a turn starts at a user message) always considered for the prompt. */
-      max_turns: z.number().int().positive().default(50),
-      /** Tokens of recent turns kept verbatim after a summary fold. */
-      keep_tokens: z.number().int().positive().default(1_500),
-    })
-    .prefault({}),
+  window: z.preprocess(
+    renameKey('keep_tokens', 'min_tokens'),
+    z
+      .strictObject({
+        /** Most recent turns (a turn starts at a user message) always considered for the prompt. */
+        max_turns: z.number().int().positive().default(50),
+        /**
+         * The verbatim window holds between min_tokens and min_tokens + step_tokens of the newest
+         * turns; its start moves in steps of step_tokens (at a turn start), so the prompt's prefix
+         * stays cacheable between steps. Older turns reach the prompt through recall and the summary.
+         */
+        min_tokens: z.number().int().positive().default(600),
+        step_tokens: z.number().int().positive().default(600),
+      })
+      .prefault({}),
+  ),
   /**
    * Where mnemo's blocks go. messages: their own system messages (memory first, recall and
    * context just before the new messages: the cached prefix stays intact). leading_system: inside
@@ -133,8 +141,8 @@ const memorySchema = z.strictObject({
   summary: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** Fold when the turns not yet summarized exceed this many tokens. */
-      trigger_tokens: z.number().int().positive().default(4_000),
+      /** Fold when the turns before the window not yet summarized exceed this many tokens. */
+      trigger_tokens: z.number().int().positive().default(3_000),
       /** Model for summary calls, through the same upstream. */
       model: z.string().default('gpt-4o-mini'),
       /** Reply limit of one summary call. */
@@ -176,11 +184,12 @@ const memorySchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true),
       /**
-       * bm25: lexical, local, no extra calls. embeddings: semantic, through the upstream's
-       * /v1/embeddings (archived turns embedded at fold time; the new message on the request
-       * path, falling back to bm25 if that call fails or times out).
+       * bm25: lexical, local, no extra calls. hybrid: bm25 fused with embeddings (reciprocal rank
+       * fusion); passages are embedded in the background through the upstream's /v1/embeddings,
+       * the new message on the request path. embeddings: embeddings alone. Both fall back to bm25
+       * when the request-path call fails or times out.
        */
-      method: z.enum(['bm25', 'embeddings']).default('bm25'),
+      method: z.enum(['bm25', 'hybrid', 'embeddings']).default('bm25'),
       embeddings: z
         .strictObject({
           model: z.string().default('text-embedding-3-small'),
@@ -188,16 +197,29 @@ const memorySchema = z.strictObject({
           dimensions: z.number().int().positive().default(256),
           /** Bound on the request-path call that embeds the new message. */
           timeout_ms: z.number().int().positive().default(2_000),
-          /** Minimum cosine similarity for a message to be recalled. */
+          /** Minimum cosine similarity for a passage to be recalled. */
           min_similarity: z.number().min(-1).max(1).default(0.35),
+          /** Passages are embedded once this many messages wait (fewer, larger calls). */
+          batch_messages: z.number().int().positive().default(8),
         })
         .prefault({}),
-      /** Most archived messages added per request. */
-      top_k: z.number().int().min(0).default(4),
-      /** Tokens for recalled messages. */
-      max_tokens: z.number().int().min(0).default(600),
-      /** Minimum BM25 score for a message to be recalled. */
-      min_score: z.number().min(0).default(1),
+      /** Most passages considered per request (best first; the token budget decides how many fit). */
+      top_k: z.number().int().min(0).default(48),
+      /** Tokens for recalled passages, filled best first. */
+      max_tokens: z.number().int().min(0).default(2_000),
+      /**
+       * A passage is recalled only if it matches at least this share of the new message's weight
+       * (BM25 score over that of a passage holding every query term once): a turn that needs
+       * nothing gets nothing.
+       */
+      min_coverage: z.number().min(0).max(1).default(0.25),
+      /**
+       * Recall happens at all only when the best passage matches at least this share: a message
+       * that refers to nothing said before (most chat turns) gets no recall block and pays nothing.
+       */
+      trigger_coverage: z.number().min(0).max(1).default(0.3),
+      /** Passages on each side of a hit brought along when the budget allows (context, the date of a reply). */
+      neighbours: z.number().int().min(0).max(3).default(1),
       /** before_new keeps the cached prefix intact (recommended); before_window follows the reading order. */
       position: z.enum(['before_new', 'before_window']).default('before_new'),
     })

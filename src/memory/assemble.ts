@@ -3,6 +3,7 @@ import { REPLY_PRIMING } from '../tokenizer.js';
 import { renderFacts } from './facts.js';
 import { CONTEXT_HEADER, dataLine, MEMORY_HEADER, quotedBlock, RECALL_HEADER } from './framing.js';
 import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
+import type { RecalledPassage, Recollection } from './recall.js';
 import { applyRules, type WindowEntry } from './rules/index.js';
 import type { SessionMemory } from './state.js';
 
@@ -38,8 +39,8 @@ export interface AssemblyInput {
   /** Stored messages after the summary, oldest first (the candidates for the recent window). */
   window: Indexed[];
   memory: SessionMemory;
-  /** Archived messages recalled for this request, chronological. */
-  recalled: Indexed[];
+  /** Passages of earlier messages recalled for this request, best first, with their neighbours. */
+  recalled: Recollection[];
   /** The user's profile, rendered (part of the slowly-changing memory block). */
   profile?: string;
   /** Retrieved facts / tool results relevant to this request (best first) and injected scratchpad entries. */
@@ -210,21 +211,33 @@ function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMess
   return entry(message, input.countMessage(message), 'memory');
 }
 
-function recallMessage(recalled: Indexed[], budget: number, input: AssemblyInput): (AssembledMessage & { lines: number }) | undefined {
+/**
+ * Recalled passages within `budget`, filled best first: every hit that fits,
+ * then their neighbours (the reply to a question, the line with the date);
+ * shown in transcript order, each line with the date its message was said.
+ */
+function recallMessage(recalled: Recollection[], budget: number, input: AssemblyInput): (AssembledMessage & { lines: number }) | undefined {
   if (recalled.length === 0 || budget <= 0) return undefined;
-  const header = RECALL_HEADER;
-  const lines: string[] = [];
-  let used = input.countText(header) + 4;
-  for (const { stored } of recalled) {
-    const line = `[${new Date(stored.at).toISOString().slice(0, 16).replace('T', ' ')}] ${stored.message.role}: ${recallText(stored)}`;
+  const lines = new Map<number, string>();
+  let used = input.countText(RECALL_HEADER) + 4;
+  const add = (passage: RecalledPassage) => {
+    if (lines.has(passage.doc)) return;
+    const line = `[${formatTime(passage.stored.at)}] ${passage.stored.message.role}: ${dataLine(passage.text)}`;
     const cost = input.countText(line) + 1;
-    if (used + cost > budget) continue;
-    lines.push(line);
+    if (used + cost > budget) return;
+    lines.set(passage.doc, line);
     used += cost;
-  }
-  if (lines.length === 0) return undefined;
-  const message: ChatMessage = { role: 'system', content: [header, ...lines].join('\n') };
-  return { ...entry(message, input.countMessage(message), 'recall'), lines: lines.length };
+  };
+  for (const { passage } of recalled) add(passage);
+  for (const { neighbours } of recalled) neighbours.forEach(add);
+  if (lines.size === 0) return undefined;
+  const ordered = [...lines].sort((a, b) => a[0] - b[0]).map(([, line]) => line);
+  const message: ChatMessage = { role: 'system', content: [RECALL_HEADER, ...ordered].join('\n') };
+  return { ...entry(message, input.countMessage(message), 'recall'), lines: lines.size };
+}
+
+function formatTime(at: number): string {
+  return new Date(at).toISOString().slice(0, 16).replace('T', ' ');
 }
 
 /** Relevant facts and injected scratchpad entries, per request, within `budget`. */
@@ -249,9 +262,4 @@ function contextMessage(input: AssemblyInput, budget: number): AssembledMessage 
   if (parts.length === 1) return undefined;
   const message: ChatMessage = { role: 'system', content: parts.join('\n\n') };
   return entry(message, input.countMessage(message), 'context');
-}
-
-function recallText(stored: StoredMessage): string {
-  const calls = (stored.message.tool_calls ?? []).map((call) => `called ${call.function.name}(${call.function.arguments})`);
-  return dataLine([contentText(stored.message.content), ...calls].filter(Boolean).join(' '));
 }

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
-import { terms } from './recall.js';
+import { terms } from './lexical-index.js';
 
 /** A retrieved document, record or captured tool result kept for later turns. */
 export interface ContextFact {

@@ -2,14 +2,15 @@ import type { Logger } from 'pino';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
+import type { Indexed } from './assemble.js';
+import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
-import { commonTerms, indexArchived } from './recall.js';
-
+import { passagesOf } from './passages.js';
+import { commonTerms, EMPTY_STATS, indexGeneration, indexMessages, statsRecordName, type IndexStats } from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
-import { packSegment, type Embedder } from './embeddings.js';
-import { indexedText } from './recall.js';
+import { windowStart } from './window.js';
 
 export interface FoldDeps {
   store: SessionStore;
@@ -21,6 +22,8 @@ export interface FoldDeps {
   memory: () => MemoryConfig;
   /** Observers (metrics): called once per finished fold attempt. */
   onFold?: (event: FoldEvent) => void;
+  /** Observers (metrics): called once per index run that did something. */
+  onIndex?: (event: IndexEvent) => void;
 }
 
 export interface FoldEvent {
@@ -29,12 +32,18 @@ export interface FoldEvent {
   foldedMessages: number;
   /** Summarizer tokens. */
   usage: { input: number; output: number };
-  /** Tokens sent to /v1/embeddings for recall. */
+  /** Tokens sent to /v1/embeddings (index runs report theirs separately). */
   embeddingTokens: number;
   model: string;
 }
 
-/** Credentials of the request that triggered a fold, held in memory only for that fold. */
+export interface IndexEvent {
+  outcome: 'indexed';
+  indexedMessages: number;
+  embeddingTokens: number;
+}
+
+/** Credentials of the request that triggered the work, held in memory only for it. */
 export type FoldCredentials = Record<string, string | string[]>;
 
 // Only a chat request's own provider credentials: never mnemo's admin token (admin calls build theirs, see preview).
@@ -49,38 +58,61 @@ export function foldCredentials(headers: Record<string, string | string[] | unde
   return out;
 }
 
+/** Messages indexed per run at most: a long backlog (an import, a new index generation) is worked off in bounded steps. */
+const INDEX_BATCH = 256;
+
 /**
- * Runs summary folds in the background, after responses: at most one per
- * session at a time in this process, retried with exponential backoff after a
- * failure, committed with compare-and-set so turns that arrive meanwhile are
- * kept. A failed or abandoned fold changes nothing the prompt reads.
+ * A session's background work, after responses: first the recall index
+ * catches up with every committed message (BM25 at once, embeddings in
+ * batches), then, when the turns before the window are over the trigger, a
+ * summary fold. At most one job per session at a time in this process,
+ * retried with exponential backoff after a failure, committed with
+ * compare-and-set so turns that arrive meanwhile are kept. A failed or
+ * abandoned job changes nothing the prompt reads.
  */
 export class FoldScheduler {
   private readonly running = new Map<string, Promise<void>>();
+  /** Sessions that committed while their job ran, with the latest credentials. */
+  private readonly again = new Map<string, FoldCredentials>();
   private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
   private readonly controller = new AbortController();
 
   constructor(private readonly deps: FoldDeps) {}
 
-  /** Starts a fold when the unsummarized part of the session is over the trigger. Never waits for it. */
+  /** Starts the session's background job when its index lags or a fold is due. Never waits for it. */
   maybeSchedule(sessionKey: string, meta: SessionMeta, credentials: FoldCredentials): void {
     const config = this.deps.memory();
-    if (!config.enabled || !config.summary.enabled || this.controller.signal.aborted) return;
-    if (unsummarizedTokens(meta.memory) <= config.summary.trigger_tokens) return;
-    if (this.running.has(sessionKey)) return;
+    if (!config.enabled || this.controller.signal.aborted) return;
+    // Whether the index lags is in its stats record: the job reads it and returns if not.
+    if (!config.recall.enabled && !foldMayBeDue(meta, config)) return;
     const pause = this.backoff.get(sessionKey);
     if (pause && pause.retryAt > this.deps.now()) return;
-    const run = this.fold(sessionKey, credentials).finally(() => this.running.delete(sessionKey));
+    if (this.running.has(sessionKey)) {
+      // The job in flight may already be past what this turn added: run once more after it.
+      this.again.set(sessionKey, credentials);
+      return;
+    }
+    this.start(sessionKey, credentials);
+  }
+
+  private start(sessionKey: string, credentials: FoldCredentials): void {
+    const run = this.work(sessionKey, credentials).finally(() => {
+      this.running.delete(sessionKey);
+      const next = this.again.get(sessionKey);
+      this.again.delete(sessionKey);
+      if (next && !this.controller.signal.aborted && !this.backoff.has(sessionKey)) this.start(sessionKey, next);
+    });
     this.running.set(sessionKey, run);
   }
 
-  /** Resolves when every fold in flight has finished; aborts them after `timeoutMs`. */
+  /** Resolves when every job in flight has finished; aborts them after `timeoutMs`. */
   async drain(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
-    const all = Promise.allSettled([...this.running.values()]);
     if (!Number.isFinite(timeoutMs)) {
-      await all;
+      // Jobs finishing start their follow-ups: wait until none is left.
+      while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
       return;
     }
+    const all = Promise.allSettled([...this.running.values()]);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -93,26 +125,119 @@ export class FoldScheduler {
     await all;
   }
 
-  /** Stops scheduling and abandons folds in flight (their results are never committed). */
+  /** Stops scheduling and abandons jobs in flight (their results are never committed). */
   stop(): void {
     this.controller.abort(new Error('shutting down'));
+  }
+
+  private async work(sessionKey: string, credentials: FoldCredentials): Promise<void> {
+    const config = this.deps.memory();
+    try {
+      if (config.recall.enabled) await this.index(sessionKey, credentials);
+      if (config.summary.enabled) await this.fold(sessionKey, credentials);
+      this.backoff.delete(sessionKey);
+    } catch (error) {
+      const previous = this.backoff.get(sessionKey)?.failures ?? 0;
+      const delay = Math.min(config.summary.retry_base_ms * 2 ** previous, config.summary.retry_max_ms);
+      this.backoff.set(sessionKey, { failures: previous + 1, retryAt: this.deps.now() + delay });
+      this.deps.logger.warn({ err: error, retryInMs: delay }, 'background memory work failed; nothing changed');
+    }
+  }
+
+  /**
+   * Indexes committed messages past `indexedUpTo` (and embeds them once a
+   * batch waits). Postings are written before the stats record that counts
+   * them, so a search never trusts a posting list the stats do not cover. The
+   * head is never written: a turn committing meanwhile is not disturbed. Runs
+   * racing on another instance write supersets of each other's postings; a
+   * redone range replaces its earlier postings.
+   */
+  private async index(sessionKey: string, credentials: FoldCredentials): Promise<void> {
+    const config = this.deps.memory();
+    for (let round = 0; round < 64 && !this.controller.signal.aborted; round++) {
+      const meta = await this.deps.store.getMeta(sessionKey);
+      if (!meta) return;
+      const generation = indexGeneration(meta.memory.recall);
+      const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+      const embedding = embeddingsDue(stats, meta.count, config);
+      if (stats.indexedUpTo >= meta.count && !embedding) return;
+      const from = embedding ? Math.min(stats.indexedUpTo, stats.embeddedUpTo) : stats.indexedUpTo;
+      const to = Math.min(meta.count, from + INDEX_BATCH);
+      const messages = (await this.deps.store.readMessages(sessionKey, meta, from, to)).map((stored, offset) => ({
+        stored,
+        index: from + offset,
+      }));
+      const unindexed = messages.filter(({ index }) => index >= stats.indexedUpTo);
+      const added = await indexMessages(this.deps.store, sessionKey, generation, unindexed);
+      let next: IndexStats = {
+        ...stats,
+        docs: stats.docs + added.docs,
+        length: stats.length + added.length,
+        common: commonTerms(stats.common, added.frequencies, stats.docs + added.docs),
+        indexedUpTo: Math.max(stats.indexedUpTo, to),
+      };
+      let embeddingTokens = 0;
+      let embeddingError: unknown;
+      if (embedding) {
+        try {
+          const segment = await this.embed(
+            sessionKey,
+            generation,
+            messages.filter(({ index }) => index >= stats.embeddedUpTo),
+            credentials,
+          );
+          embeddingTokens = segment?.inputTokens ?? 0;
+          next = { ...next, embeddedUpTo: to, segments: segment ? [...next.segments, segment.name] : next.segments };
+        } catch (error) {
+          // The lexical index still lands; the vectors wait for the backoff and the next run.
+          embeddingError = error;
+        }
+      }
+      await this.deps.store.writeAux(sessionKey, [{ name: statsRecordName(generation), value: next }]);
+      this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
+      if (embeddingError) throw embeddingError;
+    }
+  }
+
+  /** One side record of packed vectors for the passages of `messages`; undefined when they have no text. */
+  private async embed(
+    sessionKey: string,
+    generation: number,
+    messages: Indexed[],
+    credentials: FoldCredentials,
+  ): Promise<{ name: string; inputTokens: number } | undefined> {
+    const passages = messages.flatMap(({ stored, index }) => passagesOf(stored, index));
+    if (passages.length === 0) return undefined;
+    const options = this.deps.memory().recall.embeddings;
+    const result = await this.deps.embedder.embed(
+      passages.map((passage) => passage.text.slice(0, 8_000)),
+      options,
+      { headers: credentials, signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(60_000)]) },
+    );
+    const name = `e${generation}:${passages[0]!.doc}`;
+    const segment = packSegment(
+      passages.map((passage) => passage.doc),
+      result.vectors,
+    );
+    await this.deps.store.writeAux(sessionKey, [{ name, value: segment }]);
+    return { name, inputTokens: result.inputTokens };
   }
 
   private async fold(sessionKey: string, credentials: FoldCredentials): Promise<void> {
     const config = this.deps.memory();
     const started = performance.now();
-    const event = (outcome: FoldEvent['outcome'], foldedMessages = 0, usage = { input: 0, output: 0 }, embeddingTokens = 0) =>
+    const event = (outcome: FoldEvent['outcome'], foldedMessages = 0, usage = { input: 0, output: 0 }) =>
       this.deps.onFold?.({
         outcome,
         durationMs: performance.now() - started,
         foldedMessages,
         usage,
-        embeddingTokens,
+        embeddingTokens: 0,
         model: config.summary.model,
       });
+    const plan = await this.plan(sessionKey, config);
+    if (!plan) return;
     try {
-      const plan = await this.plan(sessionKey, config);
-      if (!plan) return;
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(config.summary.timeout_ms)]);
       const result = await this.deps.summarizer.summarize(
         {
@@ -126,14 +251,6 @@ export class FoldScheduler {
         { headers: credentials, signal },
       );
       if (signal.aborted) throw signal.reason;
-      const archived = plan.turns.map((stored, offset) => ({ stored, index: plan.from + offset }));
-      const stats = config.recall.enabled
-        ? await indexArchived(this.deps.store, sessionKey, archived)
-        : { docs: 0, length: 0, frequencies: [] };
-      const segment =
-        config.recall.enabled && config.recall.method === 'embeddings'
-          ? await this.embedArchived(sessionKey, archived, credentials, signal)
-          : undefined;
       const last = plan.turns[plan.turns.length - 1]!;
       const summary: Summary = {
         text: result.text,
@@ -150,95 +267,77 @@ export class FoldScheduler {
         index: plan.to - 1,
         at: last.at,
       }));
-      const committed = await this.commit(sessionKey, plan, (memory) => ({
-        ...memory,
-        summary,
-        facts: mergeFacts(memory.facts, llmFacts),
-        recall: {
-          docs: memory.recall.docs + stats.docs,
-          length: memory.recall.length + stats.length,
-          segments: segment ? [...(memory.recall.segments ?? []), segment.name] : memory.recall.segments,
-          common: commonTerms(memory.recall.common, stats.frequencies, memory.recall.docs + stats.docs),
+      const committed = await this.commitMemory(
+        sessionKey,
+        plan.meta,
+        async (memory, meta) => {
+          if ((memory.summary?.upTo ?? 0) !== plan.from || meta.count < plan.to) return false;
+          const [stillThere] = await this.deps.store.readMessages(sessionKey, meta, plan.to - 1, plan.to);
+          return stillThere?.id === last.id; // else forked below the fold point
         },
-        usage: {
-          ...memory.usage,
-          sideInputTokens: memory.usage.sideInputTokens + result.usage.input + (segment?.inputTokens ?? 0),
-          sideOutputTokens: memory.usage.sideOutputTokens + result.usage.output,
-        },
-      }));
-      this.backoff.delete(sessionKey);
-      event(committed ? 'folded' : 'abandoned', committed ? plan.turns.length : 0, result.usage, segment?.inputTokens ?? 0);
+        (memory) => ({
+          ...memory,
+          summary,
+          facts: mergeFacts(memory.facts, llmFacts),
+          usage: {
+            ...memory.usage,
+            sideInputTokens: memory.usage.sideInputTokens + result.usage.input,
+            sideOutputTokens: memory.usage.sideOutputTokens + result.usage.output,
+          },
+        }),
+      );
+      event(committed ? 'folded' : 'abandoned', committed ? plan.turns.length : 0, result.usage);
     } catch (error) {
-      const previous = this.backoff.get(sessionKey)?.failures ?? 0;
-      const delay = Math.min(config.summary.retry_base_ms * 2 ** previous, config.summary.retry_max_ms);
-      this.backoff.set(sessionKey, { failures: previous + 1, retryAt: this.deps.now() + delay });
-      this.deps.logger.warn({ err: error, retryInMs: delay }, 'summary fold failed; nothing changed');
       event('failed');
+      throw error;
     }
   }
 
-  /** Embeds the archived messages into one side record; its name joins the head only if the fold commits. */
-  private async embedArchived(
-    sessionKey: string,
-    archived: Array<{ stored: StoredMessage; index: number }>,
-    credentials: FoldCredentials,
-    signal: AbortSignal,
-  ): Promise<{ name: string; inputTokens: number }> {
-    const options = this.deps.memory().recall.embeddings;
-    const result = await this.deps.embedder.embed(
-      archived.map(({ stored }) => indexedText(stored).slice(0, 8_000) || ' '),
-      options,
-      { headers: credentials, signal },
-    );
-    const name = `e:${archived[0]!.index}`;
-    await this.deps.store.writeAux(sessionKey, [
-      {
-        name,
-        value: packSegment(
-          archived.map(({ index }) => index),
-          result.vectors,
-        ),
-      },
-    ]);
-    return { name, inputTokens: result.inputTokens };
-  }
-
   /**
-   * Which messages to fold: from the current summary's end up to the point that
-   * leaves `window.keep_tokens` of recent turns, moved back to a user message so
-   * the window starts a turn and no tool call is parted from its results.
+   * Which messages to fold: from the current summary's end up to where the
+   * verbatim window starts (see window.ts), once those are over the trigger.
    */
   private async plan(sessionKey: string, config: MemoryConfig) {
     const meta = await this.deps.store.getMeta(sessionKey);
-    if (!meta || unsummarizedTokens(meta.memory) <= config.summary.trigger_tokens) return undefined;
+    if (!meta || !foldMayBeDue(meta, config)) return undefined;
     const from = meta.memory.summary?.upTo ?? 0;
     const pending = await this.deps.store.readMessages(sessionKey, meta, from, meta.count);
-    let to = pending.length;
-    let kept = 0;
-    while (to > 0 && kept < config.window.keep_tokens) kept += pending[--to]!.tokens;
-    while (to > 0 && pending[to]?.message.role !== 'user') to--;
-    if (to <= 0) return undefined;
-    return { meta, from, to: from + to, turns: pending.slice(0, to) as StoredMessage[] };
+    const tail = pending.map((stored, offset) => ({ stored, index: from + offset }));
+    const to = Math.min(windowStart(tail, meta.memory.tokens, config.window), meta.count);
+    const turns = pending.slice(0, Math.max(0, to - from));
+    if (turns.reduce((total, stored) => total + stored.tokens, 0) <= config.summary.trigger_tokens) return undefined;
+    return { meta, from, to, turns: turns as StoredMessage[] };
   }
 
-  /** Compare-and-set of the new memory; re-applied on top of turns that arrived meanwhile. */
-  private async commit(
+  /** Compare-and-set of new memory, re-applied on top of turns that arrive meanwhile while `stillValid` holds. */
+  private async commitMemory(
     sessionKey: string,
-    plan: { meta: SessionMeta; from: number; to: number; turns: StoredMessage[] },
+    first: SessionMeta,
+    stillValid: (memory: SessionMemory, meta: SessionMeta) => boolean | Promise<boolean>,
     update: (memory: SessionMemory) => SessionMemory,
   ): Promise<boolean> {
-    let meta: SessionMeta | undefined = plan.meta;
+    let meta: SessionMeta | undefined = first;
     for (let attempt = 0; attempt < 8 && meta; attempt++) {
-      if (this.controller.signal.aborted) return false;
-      if ((meta.memory.summary?.upTo ?? 0) !== plan.from || meta.count < plan.to) return false;
-      const [last] = await this.deps.store.readMessages(sessionKey, meta, plan.to - 1, plan.to);
-      if (last?.id !== plan.turns[plan.turns.length - 1]!.id) return false; // forked below the fold point
+      if (this.controller.signal.aborted || !(await stillValid(meta.memory, meta))) return false;
       const result = await this.deps.store.commit(sessionKey, meta.version, { keep: meta.count, append: [], memory: update(meta.memory) });
       if (result.ok) return true;
       meta = await this.deps.store.getMeta(sessionKey);
     }
     return false;
   }
+}
+
+function usesEmbeddings(config: MemoryConfig): boolean {
+  return config.recall.method !== 'bm25';
+}
+
+function embeddingsDue(stats: IndexStats, count: number, config: MemoryConfig): boolean {
+  return usesEmbeddings(config) && count - stats.embeddedUpTo >= config.recall.embeddings.batch_messages;
+}
+
+/** Cheap pre-check from the head alone: the unsummarized part is over the trigger (the window is part of it). */
+function foldMayBeDue(meta: SessionMeta, config: MemoryConfig): boolean {
+  return config.summary.enabled && unsummarizedTokens(meta.memory) > config.summary.trigger_tokens + config.window.min_tokens;
 }
 
 export function unsummarizedTokens(memory: SessionMemory): number {

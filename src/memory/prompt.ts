@@ -2,14 +2,15 @@ import type { MemoryConfig } from '../config/schema.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { Logger } from 'pino';
 import type { SessionStore } from '../store/types.js';
-import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
-import { assemble, type AssembledPrompt, type Indexed } from './assemble.js';
+import type { Embedder } from './embeddings.js';
+import { assemble, type AssembledPrompt } from './assemble.js';
 import { budgetFor, completionReserve, contextWindow } from './budget.js';
 import { contentText, type ChatMessage } from './messages.js';
 import { emptyMemory } from './state.js';
 import { relevantFacts } from './context.js';
 import { renderProfile } from './profile.js';
-import { searchArchive } from './recall.js';
+import { recallPassages } from './recall.js';
+import { windowStart } from './window.js';
 import type { TurnState } from './transcript.js';
 
 export interface PromptRequest {
@@ -41,10 +42,17 @@ export async function buildPrompt(
     // Memory off: the whole kept history, as issue #2 forwarded it.
     return assemble({ ...base(state, countMessage, countText), memory: emptyMemory(), recalled: [], config: unbounded(config) });
   }
-  const recalled = await recall(deps, sessionKey, state, config, credentials);
+  // The window starts where window.ts says; recall searches everything before it.
+  const from = windowStart(state.window, state.storedTokens, config.window);
+  const window = state.window.filter((item) => item.index >= from);
+  const recalled =
+    state.meta && Number.isFinite(from)
+      ? await recallPassages(deps, sessionKey, state.meta, queryText(state), config, from, credentials)
+      : [];
   const budget = budgetFor(body.model, config.budget);
   return assemble({
     ...base(state, countMessage, countText),
+    window,
     memory: { ...(state.meta?.memory ?? emptyMemory()), summary: state.summary },
     recalled,
     profile: renderProfile(state.profile),
@@ -83,65 +91,6 @@ function unbounded(config: MemoryConfig): MemoryConfig {
     budget: { ...config.budget, prompt_tokens: Number.POSITIVE_INFINITY },
     window: { ...config.window, max_turns: Number.POSITIVE_INFINITY },
   };
-}
-
-async function recall(
-  deps: PromptDeps,
-  sessionKey: string,
-  state: TurnState,
-  config: MemoryConfig,
-  credentials: Record<string, string | string[]>,
-): Promise<Indexed[]> {
-  const archivedUpTo = state.summary?.upTo ?? 0;
-  const meta = state.meta;
-  if (!config.recall.enabled || archivedUpTo === 0 || !meta) return [];
-  const query = queryText(state);
-  if (query.trim() === '') return [];
-  let indices: number[] | undefined;
-  if (config.recall.method === 'embeddings' && (meta.memory.recall.segments?.length ?? 0) > 0) {
-    try {
-      indices = await searchEmbeddings(deps, sessionKey, meta.memory.recall.segments!, query, config, credentials, archivedUpTo);
-    } catch (error) {
-      // Semantic recall is an upgrade, not a dependency: fall back to the lexical index.
-      deps.logger.warn({ err: error }, 'embedding recall failed; using bm25');
-    }
-  }
-  indices ??= (
-    await searchArchive(deps.store, sessionKey, meta, query, { topK: config.recall.top_k, minScore: config.recall.min_score, archivedUpTo })
-  ).map((hit) => hit.index);
-  const sorted = indices.sort((a, b) => a - b);
-  const found = await deps.store.readMessagesAt(sessionKey, meta, sorted);
-  return sorted.flatMap((index, position) => (found[position] ? [{ index, stored: found[position] }] : []));
-}
-
-async function searchEmbeddings(
-  deps: PromptDeps,
-  sessionKey: string,
-  segments: string[],
-  query: string,
-  config: MemoryConfig,
-  credentials: Record<string, string | string[]>,
-  archivedUpTo: number,
-): Promise<number[]> {
-  const options = config.recall.embeddings;
-  const [embedded, records] = await Promise.all([
-    deps.embedder.embed([query], options, { headers: credentials, signal: AbortSignal.timeout(options.timeout_ms) }),
-    deps.store.readAux<EmbeddingSegment>(sessionKey, segments),
-  ]);
-  const target = embedded.vectors[0]!;
-  const scored: Array<{ index: number; score: number }> = [];
-  for (const record of records) {
-    if (!record) continue;
-    for (const { index, vector } of unpackSegment(record)) {
-      if (index >= archivedUpTo) continue;
-      const score = dot(target, vector);
-      if (score >= options.min_similarity) scored.push({ index, score });
-    }
-  }
-  return scored
-    .sort((a, b) => b.score - a.score)
-    .slice(0, config.recall.top_k)
-    .map((hit) => hit.index);
 }
 
 /** What the new messages ask about: the text recall and fact selection match against. */

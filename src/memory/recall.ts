@@ -1,172 +1,153 @@
+import type { Logger } from 'pino';
+import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
-import { contentText, type StoredMessage } from './messages.js';
+import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
+import { indexGeneration, searchPassages } from './lexical-index.js';
+import type { StoredMessage } from './messages.js';
+import { MAX_PASSAGES, messageOf, passagesOf } from './passages.js';
 
-/** [message index, term frequency, document length]: the nested form older writers stored. */
-type Posting = [number, number, number];
-
-/**
- * A term's record: its document frequency and its most recent postings, flat
- * (index, tf, length, index, tf, length, …): one array to parse instead of one
- * per posting. The list is capped so a query's cost does not grow with the
- * archive: a term in thousands of messages says little (low idf), and the
- * newest mentions of it are the ones worth recalling.
- */
-export interface TermRecord {
-  df: number;
-  postings: number[] | Posting[];
-}
-
-/** A record's postings in the flat form, whichever form it was stored in. */
-function flatPostings(record: TermRecord | undefined): number[] {
-  const postings = record?.postings ?? [];
-  return postings.length > 0 && Array.isArray(postings[0]) ? (postings as Posting[]).flat() : (postings as number[]);
-}
-
-const MAX_POSTINGS = 256;
-
-/**
- * A term in at least this share of archived messages has idf ≤ 0.115 once there are
- * COMMON_MIN_DOCS of them, so it adds at most idf × (k1 + 1) ≈ 0.25 to any message's score —
- * it cannot decide what clears recall.min_score (1 by default) — yet its postings are the longest
- * to read and score. The order id a whole conversation is about is the typical case.
- */
-const COMMON_SHARE = 0.9;
-const COMMON_MIN_DOCS = 50;
-const MAX_COMMON = 32;
-
-// Okapi BM25 with the usual constants (Robertson & Zaragoza, 2009).
-const K1 = 1.2;
-const B = 0.75;
-const MAX_TERM_LENGTH = 40;
-const STOPWORDS = new Set(
-  (
-    'a an and are as at be but by can could did do does for from had has have how i if in into is it its me my no not of on or our ' +
-    'please so that the their them then there these they this to too was we were what whats when where which who why will with would ' +
-    'you your yes ok okay hi hello thanks thank s t'
-  ).split(' '),
-);
-
-/** Lower-cased word and number tokens, without stopwords; unicode letters count as word characters. */
-export function terms(text: string): string[] {
-  const out: string[] = [];
-  for (const match of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    const term = match[0];
-    if (term.length > MAX_TERM_LENGTH || STOPWORDS.has(term)) continue;
-    out.push(term);
-  }
-  return out;
-}
-
-export function indexedText(stored: StoredMessage): string {
-  const calls = (stored.message.tool_calls ?? []).map((call) => `${call.function?.name ?? ''} ${call.function?.arguments ?? ''}`);
-  return [contentText(stored.message.content), ...calls].join(' ');
-}
-
-/**
- * Adds newly archived messages to the session's inverted index: one side
- * record per term, so a query reads only its own terms' postings — never the
- * whole archive. Returns the statistics delta for the head.
- */
-export async function indexArchived(
-  store: SessionStore,
-  sessionKey: string,
-  messages: Array<{ index: number; stored: StoredMessage }>,
-): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
-  const additions = new Map<string, number[]>();
-  let length = 0;
-  for (const { index, stored } of messages) {
-    const words = terms(indexedText(stored));
-    length += words.length;
-    const counts = new Map<string, number>();
-    for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
-    for (const [term, tf] of counts) {
-      const list = additions.get(term) ?? [];
-      list.push(index, tf, words.length);
-      additions.set(term, list);
-    }
-  }
-  const reindexed = new Set(messages.map((message) => message.index));
-  const names = [...additions.keys()].map((term) => `t:${term}`);
-  const existing = await store.readAux<TermRecord>(sessionKey, names);
-  const frequencies: Array<[string, number]> = [];
-  await store.writeAux(
-    sessionKey,
-    names.map((name, position) => {
-      const record = existing[position];
-      const previous = flatPostings(record);
-      const kept: number[] = [];
-      for (let at = 0; at < previous.length; at += 3) {
-        if (!reindexed.has(previous[at]!)) kept.push(previous[at]!, previous[at + 1]!, previous[at + 2]!);
-      }
-      const added = additions.get(name.slice(2))!;
-      const df = (record?.df ?? 0) - (previous.length - kept.length) / 3 + added.length / 3;
-      frequencies.push([name.slice(2), df]);
-      return { name, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS * 3) } satisfies TermRecord };
-    }),
-  );
-  return { docs: messages.length, length, frequencies };
-}
-
-/**
- * The session's common terms after an index update: the previous list with the updated terms'
- * document frequencies applied, kept while a term is in COMMON_SHARE of `docs` archived messages.
- */
-export function commonTerms(
-  previous: Array<[string, number]> | undefined,
-  updated: Array<[string, number]>,
-  docs: number,
-): Array<[string, number]> | undefined {
-  const frequencies = new Map(previous);
-  for (const [term, df] of updated) frequencies.set(term, df);
-  if (docs < COMMON_MIN_DOCS) return undefined;
-  const common = [...frequencies]
-    .filter(([, df]) => df >= COMMON_SHARE * docs)
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, MAX_COMMON);
-  return common.length > 0 ? common : undefined;
-}
-
-export interface RecallHit {
+/** A passage of an earlier message, ready to show: its text, and the message it came from (role, time). */
+export interface RecalledPassage {
+  doc: number;
   index: number;
-  score: number;
+  stored: StoredMessage;
+  text: string;
 }
 
-/** The archived messages (indices below `archivedUpTo`) that best match `query`, best first. */
-export async function searchArchive(
-  store: SessionStore,
+/** A hit, best first, with the passages around it that may come along when the budget allows. */
+export interface Recollection {
+  passage: RecalledPassage;
+  neighbours: RecalledPassage[];
+}
+
+export interface RecallDeps {
+  store: SessionStore;
+  embedder: Embedder;
+  logger: Logger;
+}
+
+// Reciprocal rank fusion's usual constant (Cormack, Clarke & Büttcher, 2009).
+const RRF_K = 60;
+
+/**
+ * The passages of messages before `belowIndex` (what the window does not
+ * show) that `query` needs, best first: BM25, embeddings, or both fused by
+ * reciprocal rank; then each hit's neighbours. Reads only the query's posting
+ * lists and the hits' messages, whatever the session's length (embeddings
+ * read the session's vectors: one packed record per indexed batch).
+ */
+export async function recallPassages(
+  deps: RecallDeps,
   sessionKey: string,
   meta: SessionMeta,
   query: string,
-  options: { topK: number; minScore: number; archivedUpTo: number },
-): Promise<RecallHit[]> {
-  const { docs, length, common } = meta.memory.recall;
-  const skip = new Set(common?.map(([term]) => term));
-  const queryTerms = [...new Set(terms(query))].filter((term) => !skip.has(term));
-  if (docs === 0 || queryTerms.length === 0 || options.topK === 0) return [];
-  const records = await store.readAux<TermRecord>(
-    sessionKey,
-    queryTerms.map((term) => `t:${term}`),
-  );
-  const averageLength = length / docs || 1;
+  config: MemoryConfig,
+  belowIndex: number,
+  credentials: Record<string, string | string[]>,
+): Promise<Recollection[]> {
+  const options = config.recall;
+  if (!options.enabled || belowIndex <= 0 || query.trim() === '' || options.top_k === 0) return [];
+  const generation = indexGeneration(meta.memory.recall);
+  const { hits, stats } = await searchPassages(deps.store, sessionKey, generation, query, {
+    limit: options.top_k,
+    belowIndex,
+    minCoverage: options.min_coverage,
+    triggerCoverage: options.trigger_coverage,
+  });
+  const words = hits.map((hit) => hit.doc);
+  let ranked = words;
+  if (options.method !== 'bm25' && stats.segments.length > 0 && (options.method === 'embeddings' || words.length > 0)) {
+    const meaning = await searchEmbeddings(deps, sessionKey, stats.segments, query, config, credentials, belowIndex * MAX_PASSAGES).catch(
+      (error: unknown) => {
+        // Semantic recall is an upgrade, not a dependency: the lexical index answers alone.
+        deps.logger.warn({ err: error }, 'embedding recall failed; using bm25');
+        return undefined;
+      },
+    );
+    if (meaning && options.method === 'embeddings') ranked = meaning;
+    // Hybrid: the lexical gate decides whether the message needs the past, and how much (cosine
+    // similarities of unrelated texts are not near zero, so a threshold on them recalls on every
+    // turn); both rankings decide which passages those are.
+    else if (meaning) ranked = fuse([words, meaning]).slice(0, words.length);
+  }
+  if (ranked.length === 0) return [];
+  return withNeighbours(deps.store, sessionKey, meta, ranked, options.neighbours, belowIndex);
+}
+
+/** Reciprocal rank fusion: each list adds 1 / (k + rank) to a document's score. */
+export function fuse(lists: number[][]): number[] {
   const scores = new Map<number, number>();
+  for (const list of lists) list.forEach((doc, rank) => scores.set(doc, (scores.get(doc) ?? 0) + 1 / (RRF_K + rank + 1)));
+  return [...scores].sort((a, b) => b[1] - a[1] || b[0] - a[0]).map(([doc]) => doc);
+}
+
+async function searchEmbeddings(
+  deps: RecallDeps,
+  sessionKey: string,
+  segments: string[],
+  query: string,
+  config: MemoryConfig,
+  credentials: Record<string, string | string[]>,
+  belowDoc: number,
+): Promise<number[]> {
+  const options = config.recall.embeddings;
+  const [embedded, records] = await Promise.all([
+    deps.embedder.embed([query], options, { headers: credentials, signal: AbortSignal.timeout(options.timeout_ms) }),
+    deps.store.readAux<EmbeddingSegment>(sessionKey, segments),
+  ]);
+  const target = embedded.vectors[0]!;
+  const scored: Array<{ doc: number; score: number }> = [];
   for (const record of records) {
-    const postings = flatPostings(record);
-    let live = 0;
-    for (let at = 0; at < postings.length; at += 3) if (postings[at]! < options.archivedUpTo) live++;
-    if (live === 0) continue;
-    const df = Math.max(record!.df, live);
-    const idf = Math.log(1 + (docs - df + 0.5) / (df + 0.5));
-    for (let at = 0; at < postings.length; at += 3) {
-      const index = postings[at]!;
-      if (index >= options.archivedUpTo) continue;
-      const tf = postings[at + 1]!;
-      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings[at + 2]!) / averageLength));
-      scores.set(index, (scores.get(index) ?? 0) + score);
+    if (!record) continue;
+    for (const { index: doc, vector } of unpackSegment(record)) {
+      if (doc >= belowDoc) continue;
+      const score = dot(target, vector);
+      if (score >= options.min_similarity) scored.push({ doc, score });
     }
   }
-  return [...scores.entries()]
-    .map(([index, score]) => ({ index, score }))
-    .filter((hit) => hit.score >= options.minScore)
-    .sort((a, b) => b.score - a.score || b.index - a.index)
-    .slice(0, options.topK);
+  return scored
+    .sort((a, b) => b.score - a.score)
+    .slice(0, config.recall.top_k)
+    .map((hit) => hit.doc);
+}
+
+/** The ranked passages' text, each with up to `reach` passages either side (within messages before `belowIndex`). */
+async function withNeighbours(
+  store: SessionStore,
+  sessionKey: string,
+  meta: SessionMeta,
+  ranked: number[],
+  reach: number,
+  belowIndex: number,
+): Promise<Recollection[]> {
+  const wanted = new Set<number>();
+  for (const doc of ranked) {
+    const index = messageOf(doc);
+    for (let offset = -Math.min(reach, 1); offset <= Math.min(reach, 1); offset++) {
+      if (index + offset >= 0 && index + offset < belowIndex) wanted.add(index + offset);
+    }
+  }
+  const indices = [...wanted].sort((a, b) => a - b);
+  const messages = await store.readMessagesAt(sessionKey, meta, indices);
+  // Every passage of the loaded messages, in transcript order.
+  const passages: RecalledPassage[] = [];
+  indices.forEach((index, position) => {
+    const stored = messages[position];
+    if (stored) for (const passage of passagesOf(stored, index)) passages.push({ ...passage, stored });
+  });
+  const at = new Map(passages.map((passage, position) => [passage.doc, position]));
+  const out: Recollection[] = [];
+  for (const doc of ranked) {
+    const position = at.get(doc);
+    if (position === undefined) continue; // indexed text that has since changed (a fork being re-indexed)
+    const passage = passages[position]!;
+    const neighbours: RecalledPassage[] = [];
+    for (let step = 1; step <= reach; step++) {
+      for (const near of [passages[position - step], passages[position + step]]) {
+        if (near && Math.abs(near.index - passage.index) <= 1) neighbours.push(near);
+      }
+    }
+    out.push({ passage, neighbours });
+  }
+  return out;
 }

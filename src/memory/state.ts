@@ -45,13 +45,19 @@ export interface SessionMemory {
   /** Tokens of the whole stored transcript. */
   tokens: number;
   usage: SessionUsage;
-  /** BM25 statistics over archived (folded) messages; embedding segments when recall uses embeddings. */
+  /**
+   * The recall index. Its statistics and progress live in a side record of their own (see
+   * lexical-index.ts), so background indexing never rewrites the head; the head only names the
+   * index `generation`, which a fork below the indexed messages moves on (the new generation is
+   * rebuilt from the first message). `docs`, `length`, `segments` and `common` are what an older
+   * mnemo kept here for an index over folded messages only; such a session is reindexed.
+   */
   recall: {
     docs: number;
     length: number;
     segments?: string[];
-    /** [term, df] of terms in nearly every archived message: searches skip them (see commonTerms). */
     common?: Array<[string, number]>;
+    generation?: number;
   };
   /** The end user this session belongs to, when the app says. */
   user?: string;
@@ -75,6 +81,6 @@ export function emptyMemory(): SessionMemory {
       providerCachedTokens: 0,
       completionTokens: 0,
     },
-    recall: { docs: 0, length: 0 },
+    recall: { docs: 0, length: 0, generation: 1 },
   };
 }

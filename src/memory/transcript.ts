@@ -10,6 +10,7 @@ import { extractFacts, mergeFacts, type ExtractedFact } from './facts.js';
 import { isInstruction, messageHash, newMessageId, type ChatMessage, type StoredMessage } from './messages.js';
 import { rangesNeeded, reconcile, type Reconciliation, type StoredView } from './reconcile.js';
 import { emptyMemory, type SessionMemory, type Summary } from './state.js';
+import { indexGeneration } from './lexical-index.js';
 import type { Indexed } from './assemble.js';
 
 /** A session as one request sees it: the head, how the client's messages fit, and the history the prompt draws on. */
@@ -233,13 +234,13 @@ async function saveUserFacts(
 function nextMemory(state: TurnState, append: StoredMessage[], extracted: ExtractedFact[], accounting: TurnAccounting): SessionMemory {
   const base = state.meta?.memory ?? emptyMemory();
   const keep = state.reconciliation.keep;
-  const forkedBelowArchive = base.summary !== undefined && state.summary === undefined;
   const usage = base.usage;
   return {
     ...base,
-    // A fork below the summary invalidates it and the archive index built with it.
+    // A fork below the summary invalidates it; any fork starts a new recall index generation
+    // (rebuilt in the background), since the replaced messages may be indexed.
     summary: state.summary,
-    recall: forkedBelowArchive ? { docs: 0, length: 0 } : base.recall,
+    recall: state.meta && keep < state.meta.count ? { docs: 0, length: 0, generation: indexGeneration(base.recall) + 1 } : base.recall,
     facts: mergeFacts(Object.fromEntries(Object.entries(base.facts).filter(([, fact]) => fact.index < keep)), extracted),
     tokens: state.storedTokens + append.reduce((total, stored) => total + stored.tokens, 0),
     usage: {
@@ -264,8 +265,8 @@ const WINDOW_PAGE = 64;
 
 /**
  * The newest stored messages in [floor, keep), read a page at a time from the
- * end until they cover the token budget and turn limit: bounded by the budget,
- * not by the session's length.
+ * end until they cover the largest window and the turn limit: bounded by the
+ * window's size, not by the session's length.
  */
 async function loadWindow(
   store: SessionStore,
@@ -280,7 +281,9 @@ async function loadWindow(
   let tokens = 0;
   let turns = 0;
   let to = keep;
-  while (to > floor && tokens <= memory.budget.prompt_tokens && turns <= memory.window.max_turns) {
+  // The window holds at most min + step tokens (see window.ts); one page more finds its turn start.
+  const enough = memory.window.min_tokens + memory.window.step_tokens;
+  while (to > floor && tokens <= enough && turns <= memory.window.max_turns) {
     const from = Math.max(floor, to - WINDOW_PAGE);
     const page = await readIndexed(store, sessionKey, meta, from, to, loaded);
     for (let position = page.length - 1; position >= 0; position--) {

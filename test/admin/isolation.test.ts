@@ -110,7 +110,7 @@ describe('the admin API is closed by default', () => {
 
 /** Fills a session with every kind of state: turns past a fold, recall index, facts, scratch. */
 async function fillSession(harness: Harness, id: string): Promise<void> {
-  for (let turn = 0; turn < 8; turn++)
+  for (let turn = 0; turn < 12; turn++)
     await (await harness.chat(id, { messages: [user(`Turn ${turn}: parcel ${1000 + turn} left the depot in Lyon.`)] })).text();
   await harness.mnemo.folds.drain();
   await harness.admin(`/mnemo/sessions/${id}/facts`, { method: 'POST', json: { text: 'Gold member.' } });
@@ -119,7 +119,7 @@ async function fillSession(harness: Harness, id: string): Promise<void> {
   expect(session.summary).not.toBeNull();
 }
 
-const memory = { summary: { trigger_tokens: 200 }, window: { keep_tokens: 80 } };
+const memory = { summary: { trigger_tokens: 200 }, window: { min_tokens: 80, step_tokens: 80 } };
 
 describe('deleting a session leaves no key behind', () => {
   let redis: RedisProcess;

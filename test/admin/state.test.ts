@@ -171,7 +171,10 @@ describe.each(BACKENDS)('context facts, captured tool results and the scratchpad
 describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ store: storeFor(backend), memory: { summary: { trigger_tokens: 200 }, window: { keep_tokens: 80 } } });
+    harness = await startHarness({
+      store: storeFor(backend),
+      memory: { summary: { trigger_tokens: 200 }, window: { min_tokens: 80, step_tokens: 80 } },
+    });
   });
   afterAll(() => harness.close());
 
@@ -194,7 +197,7 @@ describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
   });
 
   it('exports, deletes and imports a session back exactly', async () => {
-    for (let turn = 0; turn < 8; turn++) {
+    for (let turn = 0; turn < 12; turn++) {
       await (
         await harness.chat('trip-1', {
           messages: [system('s'), user(`Turn ${turn}: parcel ${1000 + turn} is somewhere between Lyon and Paris.`)],

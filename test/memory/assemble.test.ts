@@ -2,7 +2,7 @@ import { MEMORY_HEADER } from '../../src/memory/framing.js';
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../../src/memory/assemble.js';
 import { emptyMemory } from '../../src/memory/state.js';
-import { a, call, indexed, input, memoryConfig, result, stored, u } from './helpers.js';
+import { a, call, indexed, input, memoryConfig, recollections, result, stored, u } from './helpers.js';
 
 const conversation = (turns: number) =>
   indexed(Array.from({ length: turns }, (_, turn) => [u(`question ${turn} `.repeat(20)), a(`answer ${turn} `.repeat(20))]).flat());
@@ -18,7 +18,7 @@ describe('assemble', () => {
       input({
         instructions: [{ role: 'system', content: 'Be helpful.' }],
         window: indexed([u('recent question'), a('recent answer')], 2),
-        recalled: indexed([u('old question about shipping')], 0),
+        recalled: recollections([u('old question about shipping')], 0),
         memory,
         fresh: [stored(u('shipping status?'), 9)],
       }),
@@ -39,7 +39,7 @@ describe('assemble', () => {
     const prompt = assemble(
       input({
         window: indexed([u('w'), a('w')], 5),
-        recalled: indexed([u('old shipping question')]),
+        recalled: recollections([u('old shipping question')]),
         config: memoryConfig({ recall: { position: 'before_window' } }),
       }),
     );
@@ -113,7 +113,7 @@ describe('assemble', () => {
   describe('a new tool result', () => {
     const window = indexed([u('where is my order 7890'), call('c1')]);
     const fresh = [stored(result('c1', '{"status":"in transit"}'), 2)];
-    const recalled = indexed([u('old question about shipping')], 0);
+    const recalled = recollections([u('old question about shipping')], 0);
     const context = { facts: ['lookup_order({"order_id":"7890"}) → {"status":"delayed"}'], scratch: [] };
 
     it('follows its tool_calls message directly: recall and context go before the call', () => {
@@ -142,7 +142,7 @@ describe('assemble', () => {
         input({
           instructions: [{ role: 'system', content: 'Be helpful.' }],
           window: indexed([u('w'), a('w')], 5),
-          recalled: indexed([u('old shipping question')]),
+          recalled: recollections([u('old shipping question')]),
           memory,
           config,
         }),
@@ -170,7 +170,7 @@ describe('assemble', () => {
       const prompt = assemble(
         input({
           window: indexed([u('w'), a('w')], 5),
-          recalled: indexed([u(forged)]),
+          recalled: recollections([u(forged)]),
           memory,
           context: { facts: [`lookup() → ${forged}`], scratch: [] },
         }),

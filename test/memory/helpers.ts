@@ -2,6 +2,8 @@ import { parseConfig } from '../../src/config/load.js';
 import type { MemoryConfig } from '../../src/config/schema.js';
 import type { AssemblyInput, Indexed } from '../../src/memory/assemble.js';
 import { messageHash, type ChatMessage, type StoredMessage } from '../../src/memory/messages.js';
+import { docOf } from '../../src/memory/passages.js';
+import type { Recollection } from '../../src/memory/recall.js';
 import { emptyMemory } from '../../src/memory/state.js';
 import { TiktokenTokenizer } from '../../src/tokenizer.js';
 
@@ -20,6 +22,14 @@ export function stored(message: ChatMessage, index = 0): StoredMessage {
 
 export function indexed(messages: ChatMessage[], offset = 0): Indexed[] {
   return messages.map((message, position) => ({ index: offset + position, stored: stored(message, offset + position) }));
+}
+
+/** Each message as one recalled passage (no neighbours), best first in the given order. */
+export function recollections(messages: ChatMessage[], offset = 0): Recollection[] {
+  return indexed(messages, offset).map(({ index, stored }) => ({
+    passage: { doc: docOf(index, 0), index, stored, text: String(stored.message.content) },
+    neighbours: [],
+  }));
 }
 
 export function memoryConfig(overrides: Record<string, unknown> = {}): MemoryConfig {

@@ -5,7 +5,9 @@ import { startHarness, user, type Harness } from '../support/harness.js';
 describe('facts extracted by the summarizer (memory.facts.llm)', () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ memory: { summary: { trigger_tokens: 200 }, window: { keep_tokens: 100 }, facts: { llm: true } } });
+    harness = await startHarness({
+      memory: { summary: { trigger_tokens: 200 }, window: { min_tokens: 100, step_tokens: 100 }, facts: { llm: true } },
+    });
     harness.provider.summaryReply = json(
       completion({
         content: JSON.stringify({
@@ -21,7 +23,7 @@ describe('facts extracted by the summarizer (memory.facts.llm)', () => {
   afterAll(() => harness.close());
 
   it('asks for a JSON-schema reply in the same call and keeps the facts it returns', async () => {
-    for (let turn = 0; turn < 6; turn++) {
+    for (let turn = 0; turn < 10; turn++) {
       await (
         await harness.chat('llm-facts', { messages: [user(`Turn ${turn}: we are moving to Lyon next month, lots of boxes to pack.`)] })
       ).text();

@@ -1,0 +1,232 @@
+import { stemmer } from 'stemmer';
+import type { SessionStore } from '../store/types.js';
+import { MAX_PASSAGES, passagesOf, type Passage } from './passages.js';
+import type { StoredMessage } from './messages.js';
+import type { SessionMemory } from './state.js';
+
+/**
+ * The lexical half of recall: an inverted index over passages (see
+ * passages.ts), one side record per term, so a query reads only its own
+ * terms' postings, never the whole archive. Every message is indexed right
+ * after it is committed (see background.ts), independent of summaries.
+ *
+ * A term's record holds its document frequency and its most recent postings,
+ * flat (doc, tf, length, doc, tf, length, …). The list is capped so a query's
+ * cost does not grow with the archive: a term in thousands of passages says
+ * little (low idf), and the newest mentions of it are the ones worth recalling.
+ */
+export interface TermRecord {
+  df: number;
+  postings: number[];
+}
+
+/** The index's statistics and progress: one side record per generation, read with a query's term records. */
+export interface IndexStats {
+  /** Passages indexed, and their total length in terms (BM25's statistics). */
+  docs: number;
+  length: number;
+  /** [term, df] of terms in nearly every passage: searches skip them (see commonTerms). */
+  common?: Array<[string, number]>;
+  /** Messages [0, indexedUpTo) are in the lexical index. */
+  indexedUpTo: number;
+  /** Messages [0, embeddedUpTo) have vectors in `segments`. */
+  embeddedUpTo: number;
+  /** Side records of packed passage vectors. */
+  segments: string[];
+}
+
+export const EMPTY_STATS: IndexStats = { docs: 0, length: 0, indexedUpTo: 0, embeddedUpTo: 0, segments: [] };
+
+/** The head's index generation; sessions an older mnemo indexed start at 1 (their records had other names). */
+export function indexGeneration(recall: SessionMemory['recall']): number {
+  return recall.generation ?? 1;
+}
+
+export function statsRecordName(generation: number): string {
+  return `x${generation}`;
+}
+
+const MAX_POSTINGS = 256;
+
+/**
+ * A term in at least this share of passages has idf ≤ 0.115 once there are COMMON_MIN_DOCS of
+ * them: it cannot decide what is recalled, yet its postings are the longest to read and score.
+ * The order id a whole conversation is about is the typical case; searches skip such terms.
+ */
+const COMMON_SHARE = 0.9;
+const COMMON_MIN_DOCS = 50;
+const MAX_COMMON = 32;
+
+// Okapi BM25 (Robertson & Zaragoza, 2009) with k1 as usual and a weak length normalisation:
+// the usual b = 0.75 ranked short content-free passages ("Question: …", "ok!") above the long
+// ones that hold the facts (measured on LoCoMo by bench:locomo).
+const K1 = 1.2;
+const B = 0.3;
+const MAX_TERM_LENGTH = 40;
+const STOPWORDS = new Set(
+  (
+    'a an and are as at be but by can could did do does for from had has have how i if in into is it its me my no not of on or our ' +
+    'please so that the their them then there these they this to too was we were what whats when where which who why will with would ' +
+    'you your yes ok okay hi hello thanks thank s t just really very also been being am im ive its about'
+  ).split(' '),
+);
+
+// Stems are pure functions of the word; a conversation reuses a few thousand words.
+const STEM_CACHE_LIMIT = 50_000;
+const stems = new Map<string, string>();
+
+function stem(word: string): string {
+  let stemmed = stems.get(word);
+  if (stemmed === undefined) {
+    // Porter's algorithm (the `stemmer` package) on words; numbers and ids stay as they are.
+    stemmed = /^[a-z]+$/.test(word) ? stemmer(word) : word;
+    if (stems.size >= STEM_CACHE_LIMIT) stems.clear();
+    stems.set(word, stemmed);
+  }
+  return stemmed;
+}
+
+/** Lower-cased, stemmed word and number tokens without stopwords; unicode letters count as word characters. */
+export function terms(text: string): string[] {
+  const out: string[] = [];
+  for (const match of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+    const term = match[0];
+    if (term.length > MAX_TERM_LENGTH || STOPWORDS.has(term)) continue;
+    out.push(stem(term));
+  }
+  return out;
+}
+
+/** The side record of `term` in index generation `generation`. */
+export function termRecordName(generation: number, term: string): string {
+  return `p${generation}:${term}`;
+}
+
+/**
+ * Adds the passages of newly committed messages to the index. Returns the
+ * statistics delta, which the caller writes to the stats record after the
+ * postings; until then searches do not look past the old `indexedUpTo`.
+ */
+export async function indexMessages(
+  store: SessionStore,
+  sessionKey: string,
+  generation: number,
+  messages: Array<{ index: number; stored: StoredMessage }>,
+): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
+  const additions = new Map<string, number[]>();
+  const reindexed = new Set<number>();
+  let docs = 0;
+  let length = 0;
+  for (const { index, stored } of messages) {
+    for (const passage of passagesOf(stored, index)) {
+      const words = terms(passage.text);
+      if (words.length === 0) continue;
+      docs++;
+      length += words.length;
+      reindexed.add(passage.doc);
+      const counts = new Map<string, number>();
+      for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
+      for (const [term, tf] of counts) {
+        const list = additions.get(term) ?? [];
+        list.push(passage.doc, tf, words.length);
+        additions.set(term, list);
+      }
+    }
+  }
+  const names = [...additions.keys()].map((term) => termRecordName(generation, term));
+  const existing = await store.readAux<TermRecord>(sessionKey, names);
+  const frequencies: Array<[string, number]> = [];
+  const entries = [...additions].map(([term, added], position) => {
+    const previous = existing[position]?.postings ?? [];
+    // A retried index run re-adds its passages: their earlier postings go first.
+    const kept: number[] = [];
+    for (let at = 0; at < previous.length; at += 3) {
+      if (!reindexed.has(previous[at]!)) kept.push(previous[at]!, previous[at + 1]!, previous[at + 2]!);
+    }
+    const df = (existing[position]?.df ?? 0) - (previous.length - kept.length) / 3 + added.length / 3;
+    frequencies.push([term, df]);
+    return { name: names[position]!, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS * 3) } satisfies TermRecord };
+  });
+  await store.writeAux(sessionKey, entries);
+  return { docs, length, frequencies };
+}
+
+/**
+ * The session's common terms after an index update: the previous list with the updated terms'
+ * document frequencies applied, kept while a term is in COMMON_SHARE of `docs` passages.
+ */
+export function commonTerms(
+  previous: Array<[string, number]> | undefined,
+  updated: Array<[string, number]>,
+  docs: number,
+): Array<[string, number]> | undefined {
+  const frequencies = new Map(previous);
+  for (const [term, df] of updated) frequencies.set(term, df);
+  if (docs < COMMON_MIN_DOCS) return undefined;
+  const common = [...frequencies]
+    .filter(([, df]) => df >= COMMON_SHARE * docs)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, MAX_COMMON);
+  return common.length > 0 ? common : undefined;
+}
+
+export interface RecallHit {
+  doc: number;
+  score: number;
+  /**
+   * How much of the query the passage matches: its score over the score of a passage of average
+   * length holding every query term once. Comparable across queries, unlike a raw BM25 score.
+   */
+  coverage: number;
+}
+
+/**
+ * The passages below `belowDoc` that best match `query`, best first, at most `limit`, with the
+ * index's statistics. One store call reads the stats record and the query's term records.
+ */
+export async function searchPassages(
+  store: SessionStore,
+  sessionKey: string,
+  generation: number,
+  query: string,
+  options: { limit: number; belowIndex: number; minCoverage: number; triggerCoverage?: number },
+): Promise<{ hits: RecallHit[]; stats: IndexStats }> {
+  const queryTerms = [...new Set(terms(query))];
+  const [stats = EMPTY_STATS, ...records] = (await store.readAux<IndexStats | TermRecord>(sessionKey, [
+    statsRecordName(generation),
+    ...queryTerms.map((term) => termRecordName(generation, term)),
+  ])) as [IndexStats | undefined, ...Array<TermRecord | undefined>];
+  const { docs, length, common } = stats;
+  if (docs === 0 || options.limit === 0) return { hits: [], stats };
+  const skip = new Set(common?.map(([term]) => term));
+  const belowDoc = Math.min(options.belowIndex, stats.indexedUpTo) * MAX_PASSAGES;
+  const averageLength = length / docs || 1;
+  const scores = new Map<number, number>();
+  let ideal = 0;
+  records.forEach((record, position) => {
+    if (!record || skip.has(queryTerms[position]!)) return;
+    const idf = Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5));
+    ideal += idf;
+    const postings = record.postings;
+    for (let at = 0; at < postings.length; at += 3) {
+      const doc = postings[at]!;
+      if (doc >= belowDoc) continue;
+      const tf = postings[at + 1]!;
+      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings[at + 2]!) / averageLength));
+      scores.set(doc, (scores.get(doc) ?? 0) + score);
+    }
+  });
+  if (ideal === 0) return { hits: [], stats };
+  const hits: RecallHit[] = [];
+  let best = 0;
+  for (const [doc, score] of scores) {
+    const coverage = score / ideal;
+    best = Math.max(best, coverage);
+    if (coverage >= options.minCoverage) hits.push({ doc, score, coverage });
+  }
+  // Nothing matches the message well enough: it does not need the past (and pays nothing for it).
+  if (best < (options.triggerCoverage ?? 0)) return { hits: [], stats };
+  return { hits: hits.sort((a, b) => b.score - a.score || b.doc - a.doc).slice(0, options.limit), stats };
+}
+
+export type { Passage };

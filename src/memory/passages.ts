@@ -1,0 +1,76 @@
+import { contentText, type StoredMessage } from './messages.js';
+
+/**
+ * Recall's unit: a passage, one line or paragraph of a message (long ones cut
+ * at sentence ends). A long message holds several things; recalling only the
+ * part a question is about leaves budget for more of them. Passages are
+ * derived from the stored message, never stored themselves, and numbered
+ * `index × MAX_PASSAGES + position`, so a passage id names its message.
+ */
+export const MAX_PASSAGES = 32;
+const MAX_CHARS = 600;
+const MIN_CHARS = 40;
+
+export interface Passage {
+  /** index × MAX_PASSAGES + position. */
+  doc: number;
+  /** The message's transcript index. */
+  index: number;
+  text: string;
+}
+
+/** The text recall looks at: content, plus the name and arguments of tool calls (where ids often hide). */
+export function indexedText(stored: StoredMessage): string {
+  const calls = (stored.message.tool_calls ?? []).map((call) => `${call.function?.name ?? ''} ${call.function?.arguments ?? ''}`);
+  return [contentText(stored.message.content), ...calls].join('\n');
+}
+
+export function docOf(index: number, position: number): number {
+  return index * MAX_PASSAGES + position;
+}
+
+export function messageOf(doc: number): number {
+  return Math.floor(doc / MAX_PASSAGES);
+}
+
+/** The message's passages, in order. Linear in its length. */
+export function passagesOf(stored: StoredMessage, index: number): Passage[] {
+  const pieces: string[] = [];
+  let pending = '';
+  for (const raw of indexedText(stored).split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    for (const piece of cut(line)) {
+      // A very short line ("[date]", "ok") joins the next one instead of standing alone.
+      pending = pending === '' ? piece : `${pending} ${piece}`;
+      if (pending.length >= MIN_CHARS) {
+        pieces.push(pending);
+        pending = '';
+      }
+    }
+  }
+  if (pending !== '') {
+    if (pieces.length > 0 && pending.length < MIN_CHARS) pieces[pieces.length - 1] += ` ${pending}`;
+    else pieces.push(pending);
+  }
+  if (pieces.length > MAX_PASSAGES) pieces.splice(MAX_PASSAGES - 1, Infinity, pieces.slice(MAX_PASSAGES - 1).join(' '));
+  return pieces.map((text, position) => ({ doc: docOf(index, position), index, text }));
+}
+
+/** A line cut into pieces of at most MAX_CHARS, at sentence ends where there are any, else at spaces. */
+function cut(line: string): string[] {
+  if (line.length <= MAX_CHARS) return [line];
+  const out: string[] = [];
+  let start = 0;
+  while (line.length - start > MAX_CHARS) {
+    const window = line.slice(start, start + MAX_CHARS);
+    let end = Math.max(window.lastIndexOf('. '), window.lastIndexOf('? '), window.lastIndexOf('! ')) + 1;
+    if (end < MAX_CHARS / 3) end = window.lastIndexOf(' ');
+    if (end <= 0) end = MAX_CHARS;
+    out.push(line.slice(start, start + end).trim());
+    start += end;
+  }
+  const rest = line.slice(start).trim();
+  if (rest) out.push(rest);
+  return out;
+}
