@@ -233,6 +233,7 @@ async function run(sample: LocomoConversation, client: 'direct' | ClientMode, me
     );
   }
   let questionRecall = 0;
+  let noiseChars = 0;
   const found: Run['found'] = [];
   let questionPrompt = 0;
   let questionCached = 0;
@@ -241,6 +242,11 @@ async function run(sample: LocomoConversation, client: 'direct' | ClientMode, me
     await send(question.text, QUESTION_REPLY);
     const prompt = provider.lastPrompt.slice(0, -1).join('\n');
     questionRecall += recallChars();
+    if (process.env.LOCOMO_DEBUG) {
+      const block = provider.lastPrompt.find((text) => text.startsWith('[mnemo recall]')) ?? '';
+      const noise = block.split('\n').filter((line) => line.includes('] user: Question:') || line.includes(QUESTION_REPLY));
+      noiseChars += noise.join('\n').length;
+    }
     found.push({ category: question.category, found: informationFound(prompt, question) });
     if (process.env.LOCOMO_DEBUG === 'misses' && !found.at(-1)!.found && client === 'stateless') {
       console.log(
@@ -259,7 +265,7 @@ async function run(sample: LocomoConversation, client: 'direct' | ClientMode, me
   if (process.env.LOCOMO_DEBUG) {
     const t = provider.totals;
     console.log(
-      `${client}: questions avg recall chars ${(questionRecall / questions.length).toFixed(0)}; prompt ${t.prompt} cached ${t.cached} ` +
+      `${client}: questions avg recall chars ${(questionRecall / questions.length).toFixed(0)} (earlier Q&A ${(noiseChars / questions.length).toFixed(0)}); prompt ${t.prompt} cached ${t.cached} ` +
         `uncached ${t.prompt - t.cached} summary ${t.summaryInput}/${t.summaryOutput} (${t.summaryCalls} calls) embeddings ${t.embeddingInput}`,
     );
   }

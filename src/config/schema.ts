@@ -124,8 +124,8 @@ const memorySchema = z.strictObject({
          * turns; its start moves in steps of step_tokens (at a turn start), so the prompt's prefix
          * stays cacheable between steps. Older turns reach the prompt through recall and the summary.
          */
-        min_tokens: z.number().int().positive().default(600),
-        step_tokens: z.number().int().positive().default(600),
+        min_tokens: z.number().int().positive().default(400),
+        step_tokens: z.number().int().positive().default(1_000),
       })
       .prefault({}),
   ),
@@ -212,7 +212,7 @@ const memorySchema = z.strictObject({
        * (BM25 score over that of a passage holding every query term once): a turn that needs
        * nothing gets nothing.
        */
-      min_coverage: z.number().min(0).max(1).default(0.25),
+      min_coverage: z.number().min(0).max(1).default(0.22),
       /**
        * Recall happens at all only when the best passage matches at least this share: a message
        * that refers to nothing said before (most chat turns) gets no recall block and pays nothing.

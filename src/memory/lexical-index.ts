@@ -97,6 +97,18 @@ export function terms(text: string): string[] {
   return out;
 }
 
+/**
+ * How much a passage's words count: a question ("What kind of projects are you working on?")
+ * shares the words of a later question about the same thing but rarely holds its answer, which
+ * is in the reply (a neighbour). Counted at half weight, questions stop crowding out the
+ * statements that answer. Stored in the postings as a fractional term frequency.
+ */
+const QUESTION_WEIGHT = 0.5;
+
+function informationWeight(text: string): number {
+  return /\?["')\]]*$/.test(text.trimEnd()) ? QUESTION_WEIGHT : 1;
+}
+
 /** The side record of `term` in index generation `generation`. */
 export function termRecordName(generation: number, term: string): string {
   return `p${generation}:${term}`;
@@ -124,11 +136,12 @@ export async function indexMessages(
       docs++;
       length += words.length;
       reindexed.add(passage.doc);
+      const weight = informationWeight(passage.text);
       const counts = new Map<string, number>();
       for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
       for (const [term, tf] of counts) {
         const list = additions.get(term) ?? [];
-        list.push(passage.doc, tf, words.length);
+        list.push(passage.doc, tf * weight, words.length);
         additions.set(term, list);
       }
     }
