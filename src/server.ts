@@ -2,8 +2,10 @@ import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import { adminRoutes } from './admin/routes.js';
 import { errorMiddleware, respondWithError } from './errors.js';
-import { chatCompletions } from './proxy/chat-completions.js';
-import type { ProxyDeps } from './proxy/deps.js';
+import { chatCompletionsAdapter } from './proxy/chat-adapter.js';
+import { memoryRoute } from './proxy/memory-route.js';
+import { responsesAdapter } from './proxy/responses-adapter.js';
+import { sessionHeaders, type ProxyDeps } from './proxy/deps.js';
 import { passThrough, type PassThrough } from './proxy/pass-through.js';
 import { observeRequest } from './metrics/http.js';
 import { metricsRoute } from './metrics/route.js';
@@ -14,7 +16,7 @@ export interface AppOptions {
 }
 
 /**
- * mnemo's HTTP front. Chat completions, the path every call takes, are served
+ * mnemo's HTTP front. Chat completions and responses, the paths every call takes, are served
  * by a plain node:http handler: no router, the body read once. Profiles showed
  * express routing and body-parser as ~15% of a turn's CPU. mnemo's own routes
  * (health, metrics, admin) stay an express app; every other path streams
@@ -22,17 +24,28 @@ export interface AppOptions {
  */
 export function createRequestHandler(deps: ProxyDeps, options: AppOptions = {}): RequestListener {
   const config = deps.config();
-  const proxy = passThrough({ upstreamUrl: config.upstream.url, timeoutMs: config.upstream.timeout_ms, logger: deps.logger });
-  const chat = chatCompletions(deps, proxy);
+  const proxy = passThrough({
+    upstreamUrl: config.upstream.url,
+    timeoutMs: config.upstream.timeout_ms,
+    logger: deps.logger,
+    ownHeaders: () => sessionHeaders(deps.config()),
+  });
+  const chat = memoryRoute(deps, proxy, chatCompletionsAdapter);
+  const responses = memoryRoute(deps, proxy, responsesAdapter);
   const own = ownRoutes(deps, options, proxy);
 
   return (req, res) => {
     const facts = observeRequest(req, res, deps.metrics, deps.logger);
     switch (facts.route) {
       case 'chat_completions':
+      case 'responses': {
         if (req.method !== 'POST') return void proxy(req, res);
-        return void chat(req, res, facts).catch((error: unknown) => respondWithError(res, error, deps.logger));
+        const handler = facts.route === 'responses' ? responses : chat;
+        return void handler(req, res, facts).catch((error: unknown) => respondWithError(res, error, deps.logger));
+      }
       case 'passthrough':
+        // Routes without memory (models, embeddings, files, …): said so, and no session header goes upstream.
+        res.setHeader('X-Mnemo-Memory', 'bypass');
         return void proxy(req, res);
       default:
         return own(req, res);

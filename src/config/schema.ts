@@ -32,7 +32,7 @@ const upstreamRoute = z.strictObject({
   /** Overrides `upstream.inject_stream_usage` for this server. */
   inject_stream_usage: z.boolean().optional(),
   /** Overrides `upstream.prompt_cache_key` for this server. */
-  prompt_cache_key: z.boolean().optional(),
+  prompt_cache_key: z.union([z.boolean(), z.literal('auto')]).optional(),
 });
 
 const pruningRule = z.discriminatedUnion('kind', [
@@ -298,10 +298,11 @@ export const configSchema = z.strictObject({
        */
       inject_stream_usage: z.boolean().default(true),
       /**
-       * Send `prompt_cache_key` (a hash of the session) so the provider routes a
-       * session's calls to the same prompt cache. Turn off for servers that reject unknown fields.
+       * Send `prompt_cache_key` (a hash of the session) so the provider routes a session's calls
+       * to the same prompt cache. auto: only to OpenAI (api.openai.com), where the field is known;
+       * other OpenAI-compatible servers may reject unknown fields. true/false force it.
        */
-      prompt_cache_key: z.boolean().default(true),
+      prompt_cache_key: z.union([z.boolean(), z.literal('auto')]).default('auto'),
       /** Route chat completions to other servers by model name. */
       routes: z.array(upstreamRoute).default([]),
     })

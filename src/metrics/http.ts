@@ -16,13 +16,19 @@ export interface RequestFacts {
   upstreamMs?: number;
   provider?: string;
   memory?: string;
+  /** The provider's own request id (its x-request-id), for tickets with the provider. */
+  upstreamRequestId?: string;
 }
 
-export type Route = 'chat_completions' | 'admin' | 'health' | 'metrics' | 'passthrough';
+export type Route = 'chat_completions' | 'responses' | 'admin' | 'health' | 'metrics' | 'passthrough';
 
-/** The route a path belongs to; any path ending in /chat/completions, so Azure's deployment paths count. */
+/**
+ * The route a path belongs to; any path ending in /chat/completions or /responses, so Azure's
+ * deployment paths count. (…/responses/{id}, …/input_items and the like are pass-through.)
+ */
 export function routeOf(path: string): Route {
   if (/\/chat\/completions\/?$/.test(path)) return 'chat_completions';
+  if (/\/responses\/?$/.test(path)) return 'responses';
   if (path === '/mnemo' || path.startsWith('/mnemo/')) return 'admin';
   if (path === '/healthz' || path === '/readyz') return 'health';
   if (path === '/metrics') return 'metrics';
@@ -66,6 +72,7 @@ export function observeRequest(req: IncomingMessage, res: ServerResponse, metric
         model: facts.model,
         stream: facts.stream,
         memory: facts.memory,
+        upstreamRequestId: facts.upstreamRequestId,
         tokens: facts.sentTokens === undefined ? undefined : { baseline: facts.baselineTokens, sent: facts.sentTokens },
         durationMs: round(totalMs),
         upstreamMs: facts.upstreamMs === undefined ? undefined : round(facts.upstreamMs),

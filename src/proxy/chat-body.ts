@@ -12,11 +12,24 @@ export interface ChatBody {
 }
 
 export function parseChatBody(raw: Buffer, contentType: string | undefined, limits: JsonLimits): ChatBody {
+  const candidate = parseJsonObject(raw, contentType, limits) as Partial<ChatBody>;
+  if (typeof candidate.model !== 'string' || candidate.model.length === 0) {
+    throw new BadRequestError("'model' is required and must be a string.", { param: 'model', code: 'invalid_model' });
+  }
+  if (Array.isArray(candidate.messages)) assertMessageCount(candidate.messages, limits.maxMessages);
+  validateMessages(candidate.messages);
+  if (candidate.stream !== undefined && typeof candidate.stream !== 'boolean') {
+    throw new BadRequestError("'stream' must be a boolean.", { param: 'stream', code: 'invalid_stream' });
+  }
+  return candidate as ChatBody;
+}
+
+/** A JSON request body that must be an object: content type, emptiness, depth and syntax checked. */
+export function parseJsonObject(raw: Buffer, contentType: string | undefined, limits: JsonLimits): Record<string, unknown> {
   if (contentType !== undefined && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {
     throw new UnsupportedMediaTypeError(contentType);
   }
-  if (raw.length === 0)
-    throw new BadRequestError('Request body is empty; expected a JSON chat-completions request.', { code: 'empty_body' });
+  if (raw.length === 0) throw new BadRequestError('Request body is empty; expected a JSON request.', { code: 'empty_body' });
   assertJsonDepth(raw, limits.maxDepth);
   let body: unknown;
   try {
@@ -27,16 +40,7 @@ export function parseChatBody(raw: Buffer, contentType: string | undefined, limi
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new BadRequestError('Request body must be a JSON object.', { code: 'invalid_body' });
   }
-  const candidate = body as Partial<ChatBody>;
-  if (typeof candidate.model !== 'string' || candidate.model.length === 0) {
-    throw new BadRequestError("'model' is required and must be a string.", { param: 'model', code: 'invalid_model' });
-  }
-  if (Array.isArray(candidate.messages)) assertMessageCount(candidate.messages, limits.maxMessages);
-  validateMessages(candidate.messages);
-  if (candidate.stream !== undefined && typeof candidate.stream !== 'boolean') {
-    throw new BadRequestError("'stream' must be a boolean.", { param: 'stream', code: 'invalid_stream' });
-  }
-  return candidate as ChatBody;
+  return body as Record<string, unknown>;
 }
 
 /** The model named in a raw body, for routing requests mnemo otherwise leaves alone. */

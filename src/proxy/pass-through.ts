@@ -13,7 +13,13 @@ import type { Logger } from 'pino';
  */
 export type PassThrough = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-export function passThrough(options: { upstreamUrl: string; timeoutMs: number; logger: Logger }): PassThrough {
+export function passThrough(options: {
+  upstreamUrl: string;
+  timeoutMs: number;
+  logger: Logger;
+  /** Request headers that are mnemo's alone (the session headers), read per request so a reload applies. */
+  ownHeaders: () => string[];
+}): PassThrough {
   const target = new URL(options.upstreamUrl);
   // Without an agent http-proxy sends `Connection: close` upstream, and the provider's answer
   // then closes the client's connection too: every request would pay for a new TCP (and TLS) handshake.
@@ -30,6 +36,15 @@ export function passThrough(options: { upstreamUrl: string; timeoutMs: number; l
     on: {
       proxyReq: (proxyRequest) => {
         for (const name of proxyRequest.getHeaderNames()) if (name.startsWith('x-mnemo-')) proxyRequest.removeHeader(name);
+        for (const name of options.ownHeaders()) proxyRequest.removeHeader(name);
+      },
+      proxyRes: (proxyResponse) => {
+        // mnemo's X-Request-Id names the request end to end; the provider's goes back under its own name.
+        const upstreamId = proxyResponse.headers['x-request-id'];
+        if (upstreamId !== undefined) {
+          proxyResponse.headers['x-upstream-request-id'] = upstreamId;
+          delete proxyResponse.headers['x-request-id'];
+        }
       },
       error: (error, _req, res) => {
         options.logger.warn({ err: error }, 'pass-through upstream error');

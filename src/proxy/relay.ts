@@ -3,7 +3,8 @@ import { errors as undiciErrors } from 'undici';
 import { MnemoError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js';
 import { forwardResponseHeaders } from '../upstream/headers.js';
 import type { UpstreamResponse } from '../upstream/client.js';
-import { captureJsonReply, StreamCapture, type CapturedReply } from './reply-capture.js';
+import type { StreamReader } from './api-adapter.js';
+import type { CapturedReply } from './reply-capture.js';
 import { UsageChunkFilter } from './sse-usage-filter.js';
 
 /** Moments of a relay the handler times and reacts to. */
@@ -48,6 +49,7 @@ export async function relayUnchanged(upstream: UpstreamResponse, res: ServerResp
 export async function relayJson(
   upstream: UpstreamResponse,
   res: ServerResponse,
+  capture: (body: Buffer) => CapturedReply | undefined,
   beforeEnd: (reply: CapturedReply | undefined, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
 ): Promise<CapturedReply | undefined> {
@@ -55,7 +57,7 @@ export async function relayJson(
   for await (const chunk of upstream.body) chunks.push(chunk);
   hooks.onUpstreamDone?.();
   const body = Buffer.concat(chunks);
-  const reply = captureJsonReply(body);
+  const reply = capture(body);
   await beforeEnd(reply, body);
   hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
@@ -73,11 +75,11 @@ export async function relayJson(
 export async function relayStream(
   upstream: UpstreamResponse,
   res: ServerResponse,
-  options: { stripUsage: boolean; keepCopy?: boolean },
+  options: { stripUsage: boolean; keepCopy?: boolean; reader: StreamReader },
   beforeEnd: (reply: CapturedReply, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
 ): Promise<CapturedReply> {
-  const capture = new StreamCapture();
+  const capture = options.reader;
   const filter = options.stripUsage ? new UsageChunkFilter() : undefined;
   hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: true }));

@@ -65,6 +65,12 @@ export function forwardResponseHeaders(
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
     if (options.dropLength && lower === 'content-length') continue;
+    // mnemo's own X-Request-Id (set before this) names the request end to end; the provider's
+    // id for its part goes back under its own name, for support tickets with the provider.
+    if (lower === 'x-request-id') {
+      out['x-upstream-request-id'] = value;
+      continue;
+    }
     out[lower] = value;
   }
   return out;

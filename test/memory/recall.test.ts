@@ -150,7 +150,10 @@ describe('passages', () => {
 describe('a cache-stable prompt', () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ memory: { summary: { trigger_tokens: 400 }, window: { min_tokens: 150, step_tokens: 300 } } });
+    harness = await startHarness({
+      upstream: { prompt_cache_key: true },
+      memory: { summary: { trigger_tokens: 400 }, window: { min_tokens: 150, step_tokens: 300 } },
+    });
   });
   afterAll(() => harness.close());
 

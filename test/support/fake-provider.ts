@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chatRequestProblem, embeddingsRequestProblem } from './openai-rules.js';
+import { chatRequestProblem, embeddingsRequestProblem, responsesRequestProblem } from './openai-rules.js';
 
 /** What the fake provider saw: the request, so tests assert on what mnemo sent upstream. */
 export interface ReceivedCall {
@@ -30,6 +30,8 @@ export class FakeProvider {
    */
   strict = true;
   readonly rejected: Array<{ path: string; problem: string }> = [];
+  /** Responses this provider issued (id → its input and output items), for previous_response_id. */
+  readonly responses = new Map<string, any[]>();
   /** TCP connections accepted so far: shows whether a proxy reuses them. */
   connections = 0;
   /** How summary calls are answered; tests swap it for slow or failing summarizers. */
@@ -55,6 +57,13 @@ export class FakeProvider {
     return this;
   }
 
+  /** The last Responses API request. */
+  get lastResponse(): ReceivedCall {
+    const last = this.calls.filter((call) => pathOf(call).endsWith('/responses')).at(-1);
+    if (!last) throw new Error('the fake provider received no responses request');
+    return last;
+  }
+
   /** The last chat completion that was not one of mnemo's summary calls. */
   get lastChat(): ReceivedCall {
     const chats = this.calls.filter((call) => pathOf(call).endsWith('/chat/completions') && !isSummaryCall(call));
@@ -73,6 +82,26 @@ export class FakeProvider {
     return this.calls.filter(isSummaryCall);
   }
 
+  /** Notes the id and items of the response written to `res`, so previous_response_id can name it later. */
+  private rememberResponse(call: ReceivedCall, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    const write = res.write.bind(res);
+    const end = res.end.bind(res);
+    res.write = ((chunk: any, ...rest: any[]) => {
+      if (chunk) chunks.push(Buffer.from(chunk));
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.end = ((chunk: any, ...rest: any[]) => {
+      if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk));
+      const text = Buffer.concat(chunks).toString('utf8');
+      const input = Array.isArray(call.body?.input) ? call.body.input : [];
+      for (const response of issuedResponses(text)) {
+        this.responses.set(response.id, [...(this.responses.get(call.body?.previous_response_id) ?? []), ...input, ...response.output]);
+      }
+      return end(chunk, ...rest);
+    }) as typeof res.end;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -86,19 +115,21 @@ export class FakeProvider {
     const aborted = new Promise<void>((resolve) => res.on('close', () => !res.writableFinished && resolve()));
     const call: ReceivedCall = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, body, aborted };
     this.calls.push(call);
-    const problem = this.strict && req.method === 'POST' ? requestProblem(call) : undefined;
+    const problem = this.strict && req.method === 'POST' ? requestProblem(call, this.responses) : undefined;
     if (problem) {
       this.rejected.push({ path: call.path, problem });
       return json({ error: { message: problem, type: 'invalid_request_error', param: 'messages', code: null } }, 400)(call, res);
     }
     // Scripted replies are for the conversation; summary calls go to `summaryReply`.
     const reply = isSummaryCall(call) ? this.summaryReply : (this.queue.shift() ?? defaultReply);
+    if (pathOf(call).endsWith('/responses')) this.rememberResponse(call, res);
     await reply(call, res);
   }
 }
 
-function requestProblem(call: ReceivedCall): string | undefined {
+function requestProblem(call: ReceivedCall, responses: Map<string, any[]>): string | undefined {
   const path = pathOf(call);
+  if (path.endsWith('/responses')) return responsesRequestProblem(call.body, responses);
   if (path.endsWith('/chat/completions')) return chatRequestProblem(call.body);
   if (path.endsWith('/embeddings')) return embeddingsRequestProblem(call.body);
   return undefined;
@@ -151,6 +182,10 @@ export const defaultReply: Reply = (call, res) => {
     const text = `Reply to: ${lastUserText(call.body)}`;
     return call.body?.stream ? streamText(text)(call, res) : json(completion({ content: text }))(call, res);
   }
+  if (pathOf(call).endsWith('/responses')) {
+    const response = responseObject(call, [outputMessage(`Reply to: ${lastInputText(call.body)}`)]);
+    return call.body?.stream ? streamResponse(response)(call, res) : json(response)(call, res);
+  }
   if (pathOf(call).endsWith('/embeddings') && call.body?.input) {
     const inputs: string[] = Array.isArray(call.body.input) ? call.body.input : [call.body.input];
     const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text, call.body.dimensions ?? 64) }));
@@ -164,6 +199,97 @@ export const defaultReply: Reply = (call, res) => {
 };
 
 let sequence = 0;
+
+/** The completed response objects in a JSON or SSE body the provider wrote. */
+function issuedResponses(text: string): Array<{ id: string; output: unknown[] }> {
+  try {
+    const events =
+      text.startsWith('event:') || text.startsWith('data:')
+        ? text
+            .split('\n')
+            .filter((line) => line.startsWith('data: '))
+            .map((line) => JSON.parse(line.slice(6)).response)
+        : [JSON.parse(text)];
+    return events.filter((response) => response?.object === 'response' && response.status === 'completed');
+  } catch {
+    return [];
+  }
+}
+
+function lastInputText(body: any): string {
+  if (typeof body?.input === 'string') return body.input;
+  const items: any[] = Array.isArray(body?.input) ? body.input : [];
+  const last = [...items].reverse().find((item) => (item.type ?? 'message') === 'message' && item.role === 'user');
+  if (!last) return items.at(-1)?.type === 'function_call_output' ? `tool output ${items.at(-1).output}` : '';
+  return typeof last.content === 'string' ? last.content : last.content.map((part: any) => part.text ?? '').join('');
+}
+
+/** An assistant message output item of a Responses reply. */
+export function outputMessage(text: string) {
+  return {
+    type: 'message',
+    id: `msg_${++sequence}`,
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text, annotations: [] }],
+  };
+}
+
+/** A function_call output item of a Responses reply. */
+export function outputCall(callId: string, name: string, args: string) {
+  return { type: 'function_call', id: `fc_${++sequence}`, call_id: callId, name, arguments: args, status: 'completed' };
+}
+
+/** A completed Responses `response` object; remembered by the provider for previous_response_id when it serves it. */
+export function responseObject(call: ReceivedCall, output: unknown[], status = 'completed') {
+  return {
+    id: `resp_${++sequence}`,
+    object: 'response',
+    created_at: 1_700_000_000,
+    status,
+    model: call.body?.model ?? 'gpt-4o-mini',
+    output,
+    usage: {
+      input_tokens: 10,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 5,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 15,
+    },
+  };
+}
+
+/** Serves a Responses reply as JSON (and remembers it for previous_response_id). */
+export function respond(output: (call: ReceivedCall) => unknown[], status = 'completed'): Reply {
+  return (call, res) => {
+    const response = responseObject(call, output(call), status);
+    return call.body?.stream ? streamResponse(response)(call, res) : json(response)(call, res);
+  };
+}
+
+/** A Responses event stream ending in response.completed (or the response's own terminal status). */
+export function streamResponse(response: ReturnType<typeof responseObject>): Reply {
+  return (_call, res) => {
+    const events: Array<[string, unknown]> = [['response.created', { response: { ...response, status: 'in_progress', output: [] } }]];
+    response.output.forEach((item: any, output_index) => {
+      events.push(['response.output_item.added', { output_index, item: { ...item, content: [] } }]);
+      for (const part of item.content ?? []) {
+        for (const delta of String(part.text ?? '').match(/.{1,8}/gs) ?? []) {
+          events.push(['response.output_text.delta', { output_index, content_index: 0, item_id: item.id, delta }]);
+        }
+      }
+      events.push(['response.output_item.done', { output_index, item }]);
+    });
+    const terminal = response.status === 'completed' ? 'response.completed' : `response.${response.status}`;
+    events.push([terminal, { response }]);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(
+      events
+        .map(([type, data], index) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: index, ...(data as object) })}\n\n`)
+        .join(''),
+    );
+  };
+}
 
 export function completion(
   message: { content?: string | null; tool_calls?: unknown[] },

@@ -104,3 +104,54 @@ export function embeddingsRequestProblem(body: Json): string | undefined {
   }
   return undefined;
 }
+
+const INPUT_PARTS = new Set(['input_text', 'input_image', 'input_file']);
+const OUTPUT_PARTS = new Set(['output_text', 'refusal']);
+
+/**
+ * Why OpenAI would reject this Responses body: unknown item types, malformed messages, a
+ * function_call_output with no function_call before it (here or in the previous response), a
+ * function_call with no output after it, an unknown previous_response_id.
+ */
+export function responsesRequestProblem(body: Json, known: Map<string, Json[]>): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object';
+  if (typeof body.model !== 'string' || body.model === '') return "'model' must be a non-empty string";
+  if (body.previous_response_id !== undefined && body.previous_response_id !== null && !known.has(body.previous_response_id)) {
+    return `Previous response with id '${body.previous_response_id}' not found.`;
+  }
+  if (typeof body.input === 'string') return undefined;
+  if (!Array.isArray(body.input)) return "'input' must be a string or an array of items";
+  const calls = new Set<string>();
+  const answered = new Set<string>();
+  for (const item of known.get(body.previous_response_id) ?? []) if (item?.type === 'function_call') calls.add(item.call_id);
+  for (const [index, item] of body.input.entries()) {
+    const at = `input[${index}]`;
+    if (item === null || typeof item !== 'object') return `${at}: must be an object`;
+    const type = item.type ?? 'message';
+    if (type === 'message') {
+      if (!['user', 'assistant', 'system', 'developer'].includes(item.role)) return `${at}: invalid role ${JSON.stringify(item.role)}`;
+      if (typeof item.content === 'string') continue;
+      if (!Array.isArray(item.content)) return `${at}: content must be a string or an array`;
+      const allowed = item.role === 'assistant' ? OUTPUT_PARTS : INPUT_PARTS;
+      for (const part of item.content)
+        if (!allowed.has(part?.type)) return `${at}: content part ${JSON.stringify(part?.type)} not allowed for ${item.role}`;
+    } else if (type === 'function_call') {
+      if (typeof item.call_id !== 'string' || typeof item.name !== 'string' || typeof item.arguments !== 'string')
+        return `${at}: malformed function_call`;
+      calls.add(item.call_id);
+    } else if (type === 'function_call_output') {
+      if (!calls.has(item.call_id)) return `${at}: No tool call found for function call output with call_id ${item.call_id}.`;
+      if (typeof item.output !== 'string' && !Array.isArray(item.output)) return `${at}: output must be a string or an array`;
+      answered.add(item.call_id);
+    } else if (type === 'reasoning') {
+      if (typeof item.id !== 'string' || !Array.isArray(item.summary)) return `${at}: malformed reasoning item`;
+    } else {
+      return `${at}: Invalid value: ${JSON.stringify(type)}.`;
+    }
+  }
+  for (const call of calls) {
+    const inInput = body.input.some((item: Json) => item?.type === 'function_call' && item.call_id === call);
+    if (inInput && !answered.has(call)) return `No tool output found for function call ${call}.`;
+  }
+  return undefined;
+}

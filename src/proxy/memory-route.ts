@@ -12,7 +12,9 @@ import { callCost, priceFor, savedCost } from '../metrics/pricing.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 import { forwardRequestHeaders, upstreamTarget } from '../upstream/headers.js';
 import { chooseUpstream, type UpstreamChoice } from '../upstream/routing.js';
-import { parseChatBody, peekModel, type ChatBody } from './chat-body.js';
+import { peekModel } from './chat-body.js';
+import type { ApiAdapter, ApiRequest } from './api-adapter.js';
+import { REPLY_PRIMING } from '../tokenizer.js';
 import { sessionHeaders, type ProxyDeps } from './deps.js';
 import { readSessionId, readUserId, requestTenant, sessionKey } from './identify.js';
 import type { CapturedReply } from './reply-capture.js';
@@ -23,15 +25,18 @@ import { readBody } from './read-body.js';
 import { jsonLimits } from './json-limits.js';
 
 /**
- * POST …/chat/completions. The life of a call, top to bottom:
+ * POST …/chat/completions and …/responses, one handler for both: an adapter
+ * (api-adapter.ts) turns each API's body into the neutral transcript and back.
+ * The life of a call, top to bottom:
  * identify → load and reconcile → assemble → forward → capture → commit → record.
  * Requests without a session header are forwarded byte for byte: streamed
  * through `passThrough` unread, or read only for their model when model routes
  * are configured.
  */
-export function chatCompletions(
+export function memoryRoute<Body>(
   deps: ProxyDeps,
   passThrough: PassThrough,
+  api: ApiAdapter<Body>,
 ): (req: IncomingMessage, res: ServerResponse, facts: RequestFacts) => Promise<void> {
   return async (req, res, facts) => {
     const config = deps.config();
@@ -47,15 +52,16 @@ export function chatCompletions(
     }
 
     const raw = await readBody(req, config.server.body_limit);
-    const body = parseChatBody(raw, req.headers['content-type'], jsonLimits(config.server));
+    const { body, request } = api.parse(raw, req.headers['content-type'], jsonLimits(config.server));
     const tenant = requestTenant(req.headers, config.tenancy);
     const key = sessionKey(tenant, sessionId);
     const idempotencyKey = readIdempotencyKey(req.headers);
-    const turn = { messages: body.messages, model: body.model, tenant, user: readUserId(req.headers, body, config.users), idempotencyKey };
-    Object.assign(facts, { session: hashId(key), model: body.model, stream: body.stream === true });
+    const user = readUserId(req.headers, { user: request.user }, config.users);
+    const turn = { messages: request.messages, model: request.model, tenant, user, idempotencyKey };
+    Object.assign(facts, { session: hashId(key), model: request.model, stream: request.stream });
     deps.metrics.seen(facts.session!, deps.now());
 
-    const route = chooseUpstream(config.upstream, body.model);
+    const route = chooseUpstream(config.upstream, request.model);
     const credentials = foldCredentials(req.headers);
     let state: TurnState;
     let prompt: AssembledPrompt;
@@ -66,7 +72,8 @@ export function chatCompletions(
         const [answer] = await deps.store.readAux<StoredAnswer>(key, [answerName(idempotencyKey)]);
         if (answer) return replay(res, answer);
       }
-      prompt = await buildPrompt(deps, key, state, body, config.memory, credentials);
+      // A provider holding the conversation (Responses previous_response_id) gets the request as sent.
+      prompt = request.providerHeldHistory ? asSent(state) : await buildPrompt(deps, key, state, request, config.memory, credentials);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError) || config.store.on_store_error !== 'pass_through') throw error;
       // Fail open: the request goes as the client sent it; nothing is remembered for it.
@@ -77,9 +84,21 @@ export function chatCompletions(
       await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
       return;
     }
-    const injectUsage = body.stream === true && route.injectStreamUsage && body.stream_options?.include_usage !== true;
-    const cacheKey = route.promptCacheKey && body.prompt_cache_key === undefined ? promptCacheKey(key) : undefined;
-    const outbound = Buffer.from(JSON.stringify(outboundBody(body, prompt, { injectUsage, cacheKey })));
+    const injectUsage = !request.providerHeldHistory && api.injectsUsage(body, request, route);
+    const cacheKey =
+      route.promptCacheKey && (body as { prompt_cache_key?: unknown }).prompt_cache_key === undefined ? promptCacheKey(key) : undefined;
+    const outbound = request.providerHeldHistory
+      ? raw
+      : Buffer.from(
+          JSON.stringify(
+            api.outbound(
+              body,
+              request,
+              prompt.messages.map((entry) => entry.message),
+              { injectUsage, cacheKey },
+            ),
+          ),
+        );
 
     Object.assign(facts, { baselineTokens: prompt.baselineTokens, sentTokens: prompt.sentTokens, memory: state.meta ? 'hit' : 'miss' });
     res.setHeader('X-Mnemo-Session', sessionId);
@@ -97,7 +116,7 @@ export function chatCompletions(
           turn,
           config,
           state,
-          toStored(reply.message, body.model, deps, config.privacy.redact),
+          toStored(reply.message, request.model, deps, config.privacy.redact),
           {
             baselineTokens: prompt.baselineTokens,
             sentTokens: prompt.sentTokens,
@@ -110,7 +129,7 @@ export function chatCompletions(
         if (idempotencyKey) {
           const answer: StoredAnswer = {
             status: 200,
-            contentType: body.stream ? 'text/event-stream' : 'application/json',
+            contentType: request.stream ? 'text/event-stream' : 'application/json',
             body: sent.toString('base64'),
           };
           await deps.store.writeAux(key, [{ name: answerName(idempotencyKey), value: answer }]);
@@ -127,22 +146,29 @@ export function chatCompletions(
     const headers = { 'content-type': 'application/json' };
     await forward(deps, req, res, facts, { body: outbound, route, headers }, async (upstream, hooks) => {
       if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res, hooks);
-      const reply =
-        body.stream === true
-          ? await relayStream(upstream, res, { stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined }, commit, hooks)
-          : await relayJson(upstream, res, commit, hooks);
-      if (body.stream === true) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
-      if (reply?.complete) recordTurn(deps, { body, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });
+      const reply = request.stream
+        ? await relayStream(
+            upstream,
+            res,
+            { stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined, reader: api.streamReader() },
+            commit,
+            hooks,
+          )
+        : await relayJson(upstream, res, api.captureJson, commit, hooks);
+      if (request.stream) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
+      if (reply?.complete) recordTurn(deps, { request, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });
     });
   };
 }
 
-/** The request body with mnemo's messages in place of the client's. */
-function outboundBody(body: ChatBody, prompt: AssembledPrompt, options: { injectUsage: boolean; cacheKey?: string }): ChatBody {
-  const out: ChatBody = { ...body, messages: prompt.messages.map((entry) => entry.message) };
-  if (options.injectUsage) out.stream_options = { ...body.stream_options, include_usage: true };
-  if (options.cacheKey) out.prompt_cache_key = options.cacheKey;
-  return out;
+/** The client's own messages, unchanged, accounted as sent: for a provider that holds the history itself. */
+function asSent(state: TurnState): AssembledPrompt {
+  const messages = [
+    ...state.instructions.map((message) => ({ message, tokens: 0, block: 'instructions' as const })),
+    ...state.fresh.map((stored) => ({ message: stored.message, tokens: stored.tokens, block: 'new' as const })),
+  ];
+  const tokens = messages.reduce((total, entry) => total + entry.tokens, REPLY_PRIMING);
+  return { messages, sentTokens: tokens, baselineTokens: tokens, overflow: false, recalled: 0 };
 }
 
 /** Same session → same key, so the provider routes its calls to one prompt cache; never the raw id. */
@@ -201,6 +227,8 @@ async function forward(
     if (controller.signal.aborted) return;
     throw upstreamFailure(error, config.upstream.timeout_ms);
   }
+  const upstreamId = upstream.headers['x-request-id'];
+  if (typeof upstreamId === 'string') facts.upstreamRequestId = upstreamId;
   try {
     await relay(upstream, hooks);
   } catch (error) {
@@ -219,7 +247,7 @@ async function forward(
 function recordTurn(
   deps: ProxyDeps,
   turn: {
-    body: ChatBody;
+    request: ApiRequest;
     route: UpstreamChoice;
     prompt: AssembledPrompt;
     reply: CapturedReply;
@@ -228,9 +256,9 @@ function recordTurn(
     firstChunkMs?: number;
   },
 ): void {
-  const { body, prompt, reply } = turn;
+  const { request, prompt, reply } = turn;
   const pricing = deps.config().pricing;
-  const price = priceFor(body.model, pricing);
+  const price = priceFor(request.model, pricing);
   const usage = reply.usage;
   const cost = callCost(price, {
     input: usage?.prompt_tokens ?? prompt.sentTokens,
@@ -238,10 +266,10 @@ function recordTurn(
     output: usage?.completion_tokens ?? 0,
   });
   deps.metrics.turn({
-    model: body.model,
+    model: request.model,
     responseModel: reply.model,
     provider: providerName(turn.route.url),
-    stream: body.stream === true,
+    stream: request.stream,
     baselineTokens: prompt.baselineTokens,
     sentTokens: prompt.sentTokens,
     providerPromptTokens: usage?.prompt_tokens,

@@ -1,0 +1,43 @@
+import type { ChatMessage } from '../memory/messages.js';
+import type { ApiAdapter } from './api-adapter.js';
+import { parseChatBody, type ChatBody } from './chat-body.js';
+import { captureJsonReply, StreamCapture } from './reply-capture.js';
+import { REASONING_FIELD } from './responses-adapter.js';
+
+/** A neutral message without what only the Responses API reads (reasoning items), which chat completions would reject. */
+function chatOnly(message: ChatMessage): ChatMessage {
+  if (!(REASONING_FIELD in message)) return message;
+  const { [REASONING_FIELD]: _reasoning, ...rest } = message;
+  return rest as ChatMessage;
+}
+
+/** POST …/chat/completions: the neutral transcript is chat-shaped already, so this adapter is thin. */
+export const chatCompletionsAdapter: ApiAdapter<ChatBody> = {
+  route: 'chat_completions',
+  parse(raw, contentType, limits) {
+    const body = parseChatBody(raw, contentType, limits);
+    return {
+      body,
+      request: {
+        model: body.model,
+        stream: body.stream === true,
+        messages: body.messages,
+        providerHeldHistory: false,
+        user: body.user,
+        max_tokens: body.max_tokens,
+        max_completion_tokens: body.max_completion_tokens,
+      },
+    };
+  },
+  outbound(body, _request, prompt: ChatMessage[], options) {
+    const out: ChatBody = { ...body, messages: prompt.map(chatOnly) };
+    if (options.injectUsage) out.stream_options = { ...body.stream_options, include_usage: true };
+    if (options.cacheKey) out.prompt_cache_key = options.cacheKey;
+    return out;
+  },
+  injectsUsage(body, request, route) {
+    return request.stream && route.injectStreamUsage && body.stream_options?.include_usage !== true;
+  },
+  captureJson: captureJsonReply,
+  streamReader: () => new StreamCapture(),
+};
