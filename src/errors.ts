@@ -62,6 +62,18 @@ export class ConflictError extends MnemoError {
   }
 }
 
+export class IdempotencyKeyReusedError extends MnemoError {
+  constructor() {
+    super(
+      'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
+      422,
+      'invalid_request_error',
+      'idempotency_key_reused',
+      'idempotency-key',
+    );
+  }
+}
+
 export class PayloadTooLargeError extends MnemoError {
   constructor(limit: number) {
     super(`Request body is larger than the configured limit of ${limit} bytes.`, 413, 'invalid_request_error', 'payload_too_large');

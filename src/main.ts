@@ -10,6 +10,7 @@ import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
 import { UpstreamEmbedder, type Embedder } from './memory/embeddings.js';
 import { Metrics, providerName } from './metrics/metrics.js';
 import { callCost, priceFor } from './metrics/pricing.js';
+import { globMatch } from './upstream/routing.js';
 import { InstrumentedStore } from './store/instrumented-store.js';
 import { IdleSweeper } from './memory/expiry.js';
 import { createLogger } from './logger.js';
@@ -55,12 +56,25 @@ export interface RunningMnemo {
 export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.log);
-  const metrics = new Metrics({ activeWindowMs: config.metrics.active_session_window_ms, now: options.now });
+  const metrics = new Metrics({
+    activeWindowMs: config.metrics.active_session_window_ms,
+    now: options.now,
+    // A model the config prices or sizes is a real one; client-invented names are `other`.
+    knownModel: (model) => {
+      const current = holder.current();
+      return (
+        priceFor(model, current.pricing) !== undefined ||
+        Object.keys(current.memory.budget.context_windows).some((glob) => globMatch(glob, model))
+      );
+    },
+  });
   const holder = new ConfigHolder(config, options.configSource, logger);
   const created = options.store ? { store: options.store } : await createStores(storeOptions(config, holder, metrics, options.now));
   const store = new InstrumentedStore(created.store, metrics);
   if (created.chunkCache) metrics.watchChunkCache(created.chunkCache);
-  const ownUpstream = options.upstream ? undefined : createUndiciClient({ timeoutMs: config.upstream.timeout_ms });
+  const ownUpstream = options.upstream
+    ? undefined
+    : createUndiciClient({ timeoutMs: config.upstream.timeout_ms, idleTimeoutMs: config.upstream.idle_timeout_ms });
   const upstream = options.upstream ?? ownUpstream!;
   const tokenizer = options.tokenizer ?? preloadedTokenizer();
   const now = options.now ?? Date.now;
@@ -109,7 +123,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  logger.info({ url, store: redactUrl(config.store.url), upstream: config.upstream.url }, 'mnemo listening');
+  logger.info({ url, store: redactUrl(config.store.url), upstream: redactUrl(config.upstream.url) }, 'mnemo listening');
 
   const configPath = options.configSource && (options.configSource.path ?? options.configSource.env?.MNEMO_CONFIG ?? DEFAULT_CONFIG_PATH);
   if (config.server.watch_config && configPath && existsSync(configPath)) holder.watchFile(configPath);

@@ -1,6 +1,6 @@
 import express, { Router, type Request } from 'express';
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 import type { AssembledMessage, Block } from '../memory/assemble.js';
 import { addFacts, contextFact, type ContextFact, type ScratchEntry } from '../memory/context.js';
 import type { StoredMessage } from '../memory/messages.js';
@@ -26,19 +26,56 @@ const factInput = z.strictObject({
 
 const scratchInput = z.strictObject({ value: z.unknown(), inject: z.boolean().default(false) });
 
+// An import is checked against everything the store and a later turn read, so no document can
+// leave a session that breaks its next turn (a fact of null, a negative token count).
+const count = z.number().int().min(0);
+const time = z.number().finite().min(0);
+const factVersion = z.strictObject({ value: z.string(), source: z.string(), at: time });
+const storedFact = z.strictObject({
+  ...factVersion.shape,
+  name: z.string().min(1),
+  scope: z.enum(['session', 'user']),
+  index: count,
+  history: z.array(factVersion),
+});
 const exportDocument = z.object({
   object: z.literal('mnemo.session.export'),
   format: z.literal(1),
   id: z.string(),
   user: z.string().nullable(),
-  created_at: z.number(),
-  updated_at: z.number(),
+  created_at: time,
+  updated_at: time,
   messages: z.array(
-    z.object({ id: z.string(), message: z.looseObject({ role: z.string() }), tokens: z.number(), hash: z.string(), at: z.number() }),
+    z.object({
+      id: z.string().min(1),
+      message: z.looseObject({
+        role: z.enum(['user', 'assistant', 'tool', 'function', 'system', 'developer']),
+        content: z.union([z.string(), z.array(z.unknown()), z.null()]).optional(),
+      }),
+      tokens: count,
+      hash: z.string().min(1),
+      at: time,
+    }),
   ),
-  memory: z.looseObject({ facts: z.record(z.string(), z.unknown()), tokens: z.number(), usage: z.looseObject({}) }),
-  facts: z.array(z.looseObject({ id: z.string(), text: z.string(), hash: z.string() })),
-  scratch: z.record(z.string(), z.looseObject({ inject: z.boolean() })),
+  memory: z.looseObject({
+    facts: z.record(z.string(), storedFact),
+    tokens: count,
+    usage: z.record(z.string(), count),
+    summary: z.strictObject({ text: z.string(), tokens: count, upTo: count, foldedTokens: count, lastId: z.string(), at: time }).optional(),
+    user: z.string().optional(),
+  }),
+  facts: z.array(
+    z.strictObject({
+      id: z.string(),
+      text: z.string(),
+      source: z.string(),
+      metadata: z.record(z.string(), z.unknown()),
+      at: time,
+      expiresAt: time.optional(),
+      hash: z.string(),
+    }),
+  ),
+  scratch: z.record(z.string(), z.strictObject({ value: z.unknown(), inject: z.boolean(), at: time })),
 });
 
 /** /mnemo/sessions/*: inspect, preview, list, export/import, erase; facts and scratchpad. */
@@ -165,6 +202,13 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
       await deps.store.delete(key);
     }
     const messages = document.messages as StoredMessage[];
+    const covered = document.memory.summary?.upTo ?? 0;
+    if (covered > messages.length || Object.values(document.memory.facts).some((fact) => fact.index >= messages.length)) {
+      throw new BadRequestError('memory.summary.upTo and every fact index must point into messages.', {
+        param: 'memory',
+        code: 'invalid_body',
+      });
+    }
     await deps.store.writeAux(key, [
       { name: CONTEXT_FACTS, value: document.facts },
       { name: CONTEXT_SCRATCH, value: document.scratch },
@@ -227,7 +271,8 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
     const { key } = await existing(req);
     const name = validateId(String(req.params.name), 'Scratch key');
     const [scratch] = await deps.store.readAux<Record<string, ScratchEntry>>(key, [CONTEXT_SCRATCH]);
-    const entry = scratch?.[name];
+    // Own properties only: "valueOf" or "__proto__" are not entries.
+    const entry = scratch && Object.hasOwn(scratch, name) ? scratch[name] : undefined;
     if (!entry) throw new NotFoundError(`No scratch entry ${name}.`, 'scratch_not_found');
     res.json({ object: 'mnemo.scratch', key: name, value: entry.value, inject: entry.inject, updated_at: entry.at });
   });
@@ -246,7 +291,7 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
     const name = validateId(String(req.params.name), 'Scratch key');
     let found = false;
     await editScratch(key, (current) => {
-      found = name in current;
+      found = Object.hasOwn(current, name);
       const { [name]: _removed, ...rest } = current;
       return rest;
     });

@@ -291,6 +291,10 @@ export const configSchema = z.strictObject({
       url: z.url().default('https://api.openai.com/v1'),
       /** Upper bound for one upstream call, headers and body included. */
       timeout_ms: z.number().int().positive().default(600_000),
+      /** Longest silence between two chunks of a provider's body (streams included). */
+      idle_timeout_ms: z.number().int().positive().default(120_000),
+      /** Replies larger than this are delivered but not stored (and counted in mnemo_replies_not_stored_total). */
+      max_capture_bytes: byteSize.prefault('1mb'),
       /**
        * Add `stream_options.include_usage` to streamed requests that lack it so
        * mnemo learns the provider's token counts; the extra usage chunk is removed
@@ -361,13 +365,16 @@ export const configSchema = z.strictObject({
         retention_ms: z.number().int().min(0).default(0),
         /** How often idle sessions are swept (ms); they are also expired when next touched. */
         sweep_interval_ms: z.number().int().positive().default(600_000),
+        /** How long an Idempotency-Key's answer is replayed to retries (ms). */
+        idempotency_ttl_ms: z.number().int().positive().default(86_400_000),
       }),
     )
     .prefault({}),
   tenancy: z
     .strictObject({
       /**
-       * api_key: each provider API key (Authorization bearer or api-key) is its own tenant, by hash.
+       * api_key: each provider credential (Authorization of any scheme, api-key, x-api-key,
+       * x-goog-api-key) is its own tenant, by hash; a session request without one gets 401.
        * header: a trusted gateway names the tenant in `header`. none: one tenant.
        */
       mode: z.enum(['api_key', 'header', 'none']).default('api_key'),

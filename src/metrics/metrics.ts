@@ -31,6 +31,9 @@ export interface TurnRecord {
  * Every metric mnemo exports, on its own registry. Labels are bounded: model,
  * provider, route, outcome — never a session or user id.
  */
+/** Distinct model names kept as label values; the rest are `other`. */
+const MAX_MODEL_LABELS = 100;
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly activeSessions = new Map<string, number>();
@@ -140,9 +143,18 @@ export class Metrics {
   readonly foldDuration = this.histogram('mnemo_fold_duration_seconds', 'Duration of summary folds.', ['outcome'], OPERATION_BUCKETS);
   readonly foldedMessages = this.counter('mnemo_folded_messages_total', 'Messages folded into summaries.', []);
   readonly factsExtracted = this.counter('mnemo_facts_extracted_total', 'Facts extracted from turns.', []);
+  readonly repliesNotStored = this.counter(
+    'mnemo_replies_not_stored_total',
+    'Provider replies delivered to the client but not stored: too_large (over upstream.max_capture_bytes), unparseable, encoding.',
+    ['reason'],
+  );
   readonly recallHits = this.counter('mnemo_recall_hits_total', 'Archived messages recalled into prompts.', []);
 
-  constructor(options: { activeWindowMs?: number; now?: () => number } = {}) {
+  private readonly modelLabels = new Set<string>();
+  private readonly knownModel: (model: string) => boolean;
+
+  constructor(options: { activeWindowMs?: number; now?: () => number; knownModel?: (model: string) => boolean } = {}) {
+    this.knownModel = options.knownModel ?? (() => true);
     const windowMs = options.activeWindowMs ?? 15 * 60_000;
     const now = options.now ?? Date.now;
     const sessions = this.activeSessions;
@@ -194,7 +206,24 @@ export class Metrics {
     this.activeSessions.set(sessionHash, at);
   }
 
-  turn(record: TurnRecord): void {
+  /**
+   * A model name as a label value. Names come from clients and providers, so values are bounded:
+   * a model the config knows (a price or a context window) keeps its name until MAX_MODEL_LABELS
+   * names are in use; anything else is `other`. 2,000 invented names once grew /metrics to 60 MB.
+   */
+  modelLabel(model: string): string {
+    if (this.modelLabels.has(model)) return model;
+    if (this.modelLabels.size >= MAX_MODEL_LABELS || model.length > 64 || !this.knownModel(model)) return 'other';
+    this.modelLabels.add(model);
+    return model;
+  }
+
+  turn(input: TurnRecord): void {
+    const record = {
+      ...input,
+      model: this.modelLabel(input.model),
+      responseModel: input.responseModel && this.modelLabel(input.responseModel),
+    };
     const labels = { model: record.model, provider: record.provider };
     this.baselineTokens.inc(labels, record.baselineTokens);
     this.sentTokens.inc(labels, record.sentTokens);
@@ -227,10 +256,10 @@ export class Metrics {
     output: number;
     costUsd: number;
   }): void {
-    const labels = { model: record.model, provider: record.provider, purpose: record.purpose };
+    const labels = { model: this.modelLabel(record.model), provider: record.provider, purpose: record.purpose };
     this.sideTokens.inc({ ...labels, token_type: 'input' }, record.input);
     this.sideTokens.inc({ ...labels, token_type: 'output' }, record.output);
-    this.costSpent.inc({ model: record.model, provider: record.provider, kind: 'side' }, record.costUsd);
+    this.costSpent.inc({ model: labels.model, provider: record.provider, kind: 'side' }, record.costUsd);
   }
 
   async render(): Promise<string> {

@@ -5,9 +5,9 @@ import type { AssembledPrompt } from '../memory/assemble.js';
 import { foldCredentials } from '../memory/folds.js';
 import { buildPrompt } from '../memory/prompt.js';
 import { commitTurn, loadTurn, toStored, type TurnState } from '../memory/transcript.js';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError, UpstreamTimeoutError } from '../errors.js';
 import type { RequestFacts } from '../metrics/http.js';
-import { providerName, type StreamEnd } from '../metrics/metrics.js';
+import { providerName } from '../metrics/metrics.js';
 import { callCost, priceFor, savedCost } from '../metrics/pricing.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 import { forwardRequestHeaders, upstreamTarget } from '../upstream/headers.js';
@@ -19,9 +19,10 @@ import { sessionHeaders, type ProxyDeps } from './deps.js';
 import { readSessionId, readUserId, requestTenant, sessionKey } from './identify.js';
 import type { CapturedReply } from './reply-capture.js';
 import { relayJson, relayStream, relayUnchanged, upstreamFailure, type RelayHooks } from './relay.js';
-import { answerName, readIdempotencyKey, replay, type StoredAnswer } from './idempotency.js';
+import { answerFor, answerName, readIdempotencyKey, replay, requestFingerprint, type StoredAnswer } from './idempotency.js';
 import type { PassThrough } from './pass-through.js';
 import { readBody } from './read-body.js';
+import type { NotStoredReason } from './capture-guard.js';
 import { jsonLimits } from './json-limits.js';
 
 /**
@@ -69,7 +70,8 @@ export function memoryRoute<Body>(
       state = await loadTurn(deps, key, turn, config);
       if (idempotencyKey && state.meta?.memory.idempotency?.includes(idempotencyKey)) {
         // The first attempt completed: the retry gets its answer, and nothing is recorded twice.
-        const [answer] = await deps.store.readAux<StoredAnswer>(key, [answerName(idempotencyKey)]);
+        const [stored] = await deps.store.readAux<StoredAnswer>(key, [answerName(idempotencyKey)]);
+        const answer = answerFor(stored, idempotencyKey, requestFingerprint(raw), deps.now(), config.session.idempotency_ttl_ms);
         if (answer) return replay(res, answer);
       }
       // A provider holding the conversation (Responses previous_response_id) gets the request as sent.
@@ -128,6 +130,9 @@ export function memoryRoute<Body>(
         factsExtracted = extracted;
         if (idempotencyKey) {
           const answer: StoredAnswer = {
+            key: idempotencyKey,
+            fingerprint: requestFingerprint(raw),
+            at: deps.now(),
             status: 200,
             contentType: request.stream ? 'text/event-stream' : 'application/json',
             body: sent.toString('base64'),
@@ -146,15 +151,23 @@ export function memoryRoute<Body>(
     const headers = { 'content-type': 'application/json' };
     await forward(deps, req, res, facts, { body: outbound, route, headers }, async (upstream, hooks) => {
       if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res, hooks);
+      const capture = {
+        maxCaptureBytes: config.upstream.max_capture_bytes,
+        onNotStored: (reason: NotStoredReason) => {
+          deps.metrics.repliesNotStored.inc({ reason });
+          facts.memory = 'degraded';
+          if (!res.headersSent) res.setHeader('X-Mnemo-Memory', 'degraded');
+        },
+      };
       const reply = request.stream
         ? await relayStream(
             upstream,
             res,
-            { stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined, reader: api.streamReader() },
+            { ...capture, stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined, reader: api.streamReader() },
             commit,
             hooks,
           )
-        : await relayJson(upstream, res, api.captureJson, commit, hooks);
+        : await relayJson(upstream, res, { ...capture, capture: api.captureJson }, commit, hooks);
       if (request.stream) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
       if (reply?.complete) recordTurn(deps, { request, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });
     });
@@ -198,6 +211,13 @@ async function forward(
     if (!res.writableFinished) controller.abort(new Error('client disconnected'));
   };
   res.on('close', onClose);
+  // One deadline for the whole exchange: a provider trickling bytes or SSE keep-alives cannot
+  // hold a request past upstream.timeout_ms (the idle timeout alone never fires on those).
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new UpstreamTimeoutError(config.upstream.timeout_ms));
+  }, config.upstream.timeout_ms);
   facts.provider = providerName(call.route.url);
   const upstreamStarted = performance.now();
   let upstreamEnded: number | undefined;
@@ -212,33 +232,38 @@ async function forward(
       facts.upstreamMs = upstreamEnded - upstreamStarted;
     },
   };
-  let upstream: UpstreamResponse;
   try {
-    upstream = await deps.upstream({
-      url: upstreamTarget(call.route.url, req.url ?? '/'),
-      method: 'POST',
-      headers: { ...forwardRequestHeaders(req.headers, new Set(sessionHeaders(config))), ...call.headers },
-      body: call.body,
-      signal: controller.signal,
-    });
-  } catch (error) {
-    res.off('close', onClose);
-    facts.upstreamMs = performance.now() - upstreamStarted;
-    if (controller.signal.aborted) return;
-    throw upstreamFailure(error, config.upstream.timeout_ms);
-  }
-  const upstreamId = upstream.headers['x-request-id'];
-  if (typeof upstreamId === 'string') facts.upstreamRequestId = upstreamId;
-  try {
-    await relay(upstream, hooks);
-  } catch (error) {
-    upstream.discard();
-    facts.upstreamMs ??= performance.now() - upstreamStarted;
-    const reason: StreamEnd = controller.signal.aborted ? 'client_abort' : 'upstream_error';
-    if (facts.stream) deps.metrics.streamEnds.inc({ reason });
-    if (controller.signal.aborted) return;
-    throw res.headersSent ? error : upstreamFailure(error, config.upstream.timeout_ms);
+    let upstream: UpstreamResponse;
+    try {
+      upstream = await deps.upstream({
+        url: upstreamTarget(call.route.url, req.url ?? '/'),
+        method: 'POST',
+        headers: { ...forwardRequestHeaders(req.headers, new Set(sessionHeaders(config))), ...call.headers },
+        body: call.body,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      facts.upstreamMs = performance.now() - upstreamStarted;
+      if (timedOut) throw new UpstreamTimeoutError(config.upstream.timeout_ms);
+      if (controller.signal.aborted) return;
+      throw upstreamFailure(error, config.upstream.timeout_ms);
+    }
+    const upstreamId = upstream.headers['x-request-id'];
+    if (typeof upstreamId === 'string') facts.upstreamRequestId = upstreamId;
+    try {
+      await relay(upstream, hooks);
+    } catch (error) {
+      upstream.discard();
+      facts.upstreamMs ??= performance.now() - upstreamStarted;
+      const clientGone = controller.signal.aborted && !timedOut;
+      if (facts.stream) deps.metrics.streamEnds.inc({ reason: clientGone ? 'client_abort' : 'upstream_error' });
+      if (clientGone) return;
+      // Past the status line the client's connection is closed (respondWithError destroys it).
+      if (timedOut) throw res.headersSent ? error : new UpstreamTimeoutError(config.upstream.timeout_ms);
+      throw res.headersSent ? error : upstreamFailure(error, config.upstream.timeout_ms);
+    }
   } finally {
+    clearTimeout(deadline);
     res.off('close', onClose);
   }
 }

@@ -27,7 +27,7 @@ export function passThrough(options: {
     target.protocol === 'https:'
       ? new HttpsAgent({ keepAlive: true, maxSockets: 256 })
       : new HttpAgent({ keepAlive: true, maxSockets: 256 });
-  return createProxyMiddleware({
+  const middleware = createProxyMiddleware({
     target: target.href,
     agent,
     changeOrigin: true,
@@ -38,7 +38,12 @@ export function passThrough(options: {
         for (const name of proxyRequest.getHeaderNames()) if (name.startsWith('x-mnemo-')) proxyRequest.removeHeader(name);
         for (const name of options.ownHeaders()) proxyRequest.removeHeader(name);
       },
-      proxyRes: (proxyResponse) => {
+      proxyRes: (proxyResponse, _req, res) => {
+        // A provider that breaks its body midway: end the client's connection too, at once,
+        // rather than leaving it waiting for bytes that will never come.
+        proxyResponse.on('close', () => {
+          if (!proxyResponse.complete) (res as ServerResponse).destroy();
+        });
         // mnemo's X-Request-Id names the request end to end; the provider's goes back under its own name.
         const upstreamId = proxyResponse.headers['x-request-id'];
         if (upstreamId !== undefined) {
@@ -59,4 +64,10 @@ export function passThrough(options: {
       },
     },
   });
+  // The whole exchange is bounded like a memory turn's: upstream.timeout_ms from the request's start.
+  return (req, res) => {
+    const deadline = setTimeout(() => res.destroy(), options.timeoutMs);
+    res.once('close', () => clearTimeout(deadline));
+    return middleware(req, res);
+  };
 }

@@ -4,6 +4,7 @@ import { MnemoError, UpstreamTimeoutError, UpstreamUnavailableError } from '../e
 import { forwardResponseHeaders } from '../upstream/headers.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 import type { StreamReader } from './api-adapter.js';
+import { GuardedCapture, wholeBodyReader, type NotStoredReason } from './capture-guard.js';
 import type { CapturedReply } from './reply-capture.js';
 import { UsageChunkFilter } from './sse-usage-filter.js';
 
@@ -49,7 +50,7 @@ export async function relayUnchanged(upstream: UpstreamResponse, res: ServerResp
 export async function relayJson(
   upstream: UpstreamResponse,
   res: ServerResponse,
-  capture: (body: Buffer) => CapturedReply | undefined,
+  options: CaptureOptions & { capture: (body: Buffer) => CapturedReply | undefined },
   beforeEnd: (reply: CapturedReply | undefined, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
 ): Promise<CapturedReply | undefined> {
@@ -57,12 +58,26 @@ export async function relayJson(
   for await (const chunk of upstream.body) chunks.push(chunk);
   hooks.onUpstreamDone?.();
   const body = Buffer.concat(chunks);
-  const reply = capture(body);
+  const guard = new GuardedCapture(wholeBodyReader(options.capture), options.maxCaptureBytes, encodingOf(upstream));
+  guard.write(body);
+  const { reply, notStored } = guard.result();
+  if (notStored) options.onNotStored(notStored);
   await beforeEnd(reply, body);
   hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: false }));
   res.end(body);
   return reply;
+}
+
+/** How capture is bounded, and who hears about a reply that was delivered but not stored. */
+export interface CaptureOptions {
+  maxCaptureBytes: number;
+  onNotStored: (reason: NotStoredReason) => void;
+}
+
+function encodingOf(upstream: UpstreamResponse): string | undefined {
+  const value = upstream.headers['content-encoding'];
+  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /**
@@ -75,11 +90,11 @@ export async function relayJson(
 export async function relayStream(
   upstream: UpstreamResponse,
   res: ServerResponse,
-  options: { stripUsage: boolean; keepCopy?: boolean; reader: StreamReader },
-  beforeEnd: (reply: CapturedReply, body: Buffer) => Promise<void>,
+  options: CaptureOptions & { stripUsage: boolean; keepCopy?: boolean; reader: StreamReader },
+  beforeEnd: (reply: CapturedReply | undefined, body: Buffer) => Promise<void>,
   hooks: RelayHooks = {},
-): Promise<CapturedReply> {
-  const capture = options.reader;
+): Promise<CapturedReply | undefined> {
+  const capture = new GuardedCapture(options.reader, options.maxCaptureBytes, encodingOf(upstream));
   const filter = options.stripUsage ? new UsageChunkFilter() : undefined;
   hooks.beforeHead?.();
   res.writeHead(upstream.status, forwardResponseHeaders(upstream.headers, { dropLength: true }));
@@ -103,7 +118,8 @@ export async function relayStream(
     if (rest.length > 0) res.write(rest);
   }
   hooks.onUpstreamDone?.();
-  const reply = capture.result();
+  const { reply, notStored } = capture.result();
+  if (notStored) options.onNotStored(notStored);
   await beforeEnd(reply, Buffer.concat(sent));
   res.end();
   return reply;

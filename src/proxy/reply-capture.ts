@@ -33,8 +33,8 @@ export function captureJsonReply(body: Buffer): CapturedReply | undefined {
   } catch {
     return undefined;
   }
-  const choice = parsed?.choices?.[0];
-  if (!choice?.message) return undefined;
+  const choice = Array.isArray(parsed?.choices) ? parsed.choices[0] : undefined;
+  if (!isObject(choice) || !isObject(choice.message)) return undefined;
   return {
     complete: typeof choice.finish_reason === 'string',
     message: assistantMessage(choice.message.content ?? null, choice.message.refusal ?? null, normalizeCalls(choice.message.tool_calls)),
@@ -82,27 +82,32 @@ export class StreamCapture {
   }
 
   private onData(data: string): void {
+    // Clients stop reading at [DONE]: whatever follows is not part of the reply they got.
+    if (this.done) return;
     if (data.trim() === '[DONE]') {
       this.done = true;
       return;
     }
-    let chunk: {
+    // An event mnemo cannot read means a reply it cannot vouch for: the guard (capture-guard.ts)
+    // turns the throw into "delivered, not stored"; the client's bytes are unaffected.
+    const chunk = JSON.parse(data) as {
       choices?: Array<{ index?: number; delta?: ChoiceMessage; finish_reason?: string | null }>;
       usage?: Usage | null;
       model?: string;
     };
-    try {
-      chunk = JSON.parse(data);
-    } catch {
-      return;
+    if (!isObject(chunk)) throw new Error('an SSE event that is not a chunk object');
+    if (chunk.choices !== undefined && (!Array.isArray(chunk.choices) || !chunk.choices.every(isObject))) {
+      throw new Error('chunk choices that are not objects');
     }
     if (chunk.usage) this.usage = chunk.usage;
-    if (chunk.model) this.model = chunk.model;
+    if (typeof chunk.model === 'string') this.model = chunk.model;
     const choice = chunk.choices?.find((candidate) => (candidate.index ?? 0) === 0);
     if (!choice) return;
+    if (choice.delta !== undefined && !isObject(choice.delta)) throw new Error('a delta that is not an object');
     const delta = choice.delta ?? {};
     if (typeof delta.content === 'string') this.content += delta.content;
     if (typeof delta.refusal === 'string') this.refusal += delta.refusal;
+    if (delta.tool_calls !== undefined && !Array.isArray(delta.tool_calls)) throw new Error('tool_calls that are not an array');
     for (const call of delta.tool_calls ?? []) this.mergeCall(call);
     if (choice.finish_reason) this.finishReason = choice.finish_reason;
   }
@@ -118,7 +123,12 @@ export class StreamCapture {
   }
 }
 
+function isObject(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
 function normalizeCalls(calls: ChoiceMessage['tool_calls']): ToolCall[] {
+  if (calls !== undefined && calls !== null && (!Array.isArray(calls) || !calls.every(isObject))) throw new Error('malformed tool_calls');
   return (calls ?? []).map((call) => ({
     id: call.id ?? '',
     type: call.type ?? 'function',

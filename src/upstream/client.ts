@@ -25,11 +25,12 @@ export type UpstreamClient = (request: UpstreamRequest) => Promise<UpstreamRespo
  * `fetch` because it neither decompresses nor re-frames the body (so bytes
  * reach the client as sent) and costs less per call on the hot path.
  */
-export function createUndiciClient(options: { timeoutMs: number }): UpstreamClient & { close(): Promise<void> } {
+export function createUndiciClient(options: { timeoutMs: number; idleTimeoutMs: number }): UpstreamClient & { close(): Promise<void> } {
+  // Per-phase limits; the whole exchange is bounded by the caller's deadline (see memory-route.ts).
   const dispatcher = new Agent({
     keepAliveTimeout: 30_000,
     headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
+    bodyTimeout: options.idleTimeoutMs,
     connections: 256,
   });
   const client = async (upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> => {
