@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
+import { contentText, type ChatMessage, type StoredMessage, type ToolCall } from './messages.js';
 import { terms } from './lexical-index.js';
 
 /** A retrieved document, record or captured tool result kept for later turns. */
@@ -60,11 +60,15 @@ export function isExpired(fact: ContextFact, now: number): boolean {
  * turn about the same thing can use what a lookup already returned.
  */
 export function toolResultFacts(fresh: StoredMessage[], earlier: ChatMessage[], now: number): ContextFact[] {
-  const calls = [...earlier, ...fresh.map((stored) => stored.message)].flatMap((message) => message.tool_calls ?? []);
+  // By id, so a request with thousands of calls and results costs linear time, not their product.
+  const calls = new Map<string, ToolCall>();
+  for (const message of [...earlier, ...fresh.map((stored) => stored.message)]) {
+    for (const call of message.tool_calls ?? []) if (!calls.has(call.id)) calls.set(call.id, call);
+  }
   return fresh
     .filter((stored) => stored.message.role === 'tool')
     .map((stored) => {
-      const call = calls.find((candidate) => candidate.id === stored.message.tool_call_id);
+      const call = calls.get(stored.message.tool_call_id ?? '');
       const name = call?.function.name ?? 'tool';
       const text = `${name}(${call?.function.arguments ?? ''}) → ${contentText(stored.message.content).slice(0, MAX_TOOL_RESULT_CHARS)}`;
       return contextFact(

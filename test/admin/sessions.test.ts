@@ -101,3 +101,45 @@ describe('admin routes with a token configured', () => {
     expect(response.status).toBe(404);
   });
 });
+
+describe('strict admin input', () => {
+  let harness: Harness;
+  let exported: any;
+  beforeAll(async () => {
+    harness = await startHarness();
+    await harness.chat('strict-1', { messages: [user('My order #7890 is stuck')] });
+    exported = await (await harness.admin('/mnemo/sessions/strict-1/export')).json();
+  });
+  afterAll(() => harness.close());
+
+  it.each([
+    ['a fact of null', (document: any) => ({ ...document, memory: { ...document.memory, facts: { a: null } } })],
+    ['a negative token count', (document: any) => ({ ...document, messages: [{ ...document.messages[0], tokens: -5 }] })],
+    ['negative usage', (document: any) => ({ ...document, memory: { ...document.memory, usage: { ...document.memory.usage, requests: -1 } } })],
+    ['a summary past the messages', (document: any) => ({
+      ...document,
+      memory: { ...document.memory, summary: { text: 's', tokens: 1, upTo: 99, foldedTokens: 1, lastId: 'x', at: 0 } },
+    })],
+    ['a message without a role', (document: any) => ({ ...document, messages: [{ ...document.messages[0], message: { content: 'x' } }] })],
+  ])('refuses an import with %s, and the session still works', async (_name, edit) => {
+    const response = await harness.admin('/mnemo/sessions/strict-2/import', { method: 'POST', json: edit(exported) });
+    expect(response.status).toBe(400);
+    expect((await harness.admin('/mnemo/sessions/strict-2')).status).toBe(404);
+  });
+
+  it('treats scratch keys as own properties only', async () => {
+    for (const name of ['valueOf', 'toString', 'constructor', 'hasOwnProperty']) {
+      expect((await harness.admin(`/mnemo/sessions/strict-1/scratch/${name}`)).status).toBe(404);
+      expect((await harness.admin(`/mnemo/sessions/strict-1/scratch/${name}`, { method: 'DELETE' })).status).toBe(404);
+    }
+  });
+
+  it('answers an Idempotency-Key reused with another body with 422', async () => {
+    const send = (content: string) => harness.chat('strict-1', { messages: [user(content)] }, { 'idempotency-key': 'key-1' });
+    expect((await send('first')).status).toBe(200);
+    expect((await send('first')).headers.get('x-mnemo-idempotent-replay')).toBe('true');
+    const reused = await send('something else');
+    expect(reused.status).toBe(422);
+    expect((await reused.json()).error.code).toBe('idempotency_key_reused');
+  });
+});
