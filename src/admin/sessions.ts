@@ -149,7 +149,7 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
   router.post('/:id/preview', express.raw({ type: () => true, limit: options.bodyLimit }), async (req, res) => {
     const config = deps.config();
     const { id, key } = target(req);
-    const body = parseChatBody(req.body as Buffer, req.headers['content-type'], jsonLimits(config.server));
+    const { body } = parseChatBody(req.body as Buffer, req.headers['content-type'], jsonLimits(config.server));
     const tenant = adminTenant(req.headers, config.tenancy);
     const turn = { messages: body.messages, model: body.model, tenant, user: readUserId(req.headers, body, config.users) };
     const state = await loadTurn(deps, key, turn, config);

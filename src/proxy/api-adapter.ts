@@ -37,7 +37,7 @@ export interface ApiAdapter<Body = unknown> {
   /** The route label in metrics and logs. */
   readonly route: 'chat_completions' | 'responses';
   /** Request in: validated (400 with the offending param otherwise), and its neutral view. */
-  parse(raw: Buffer, contentType: string | undefined, limits: JsonLimits): { body: Body; request: ApiRequest };
+  parse(raw: Buffer, contentType: string | undefined, limits: JsonLimits, context: ParseContext): { body: Body; request: ApiRequest };
   /** Neutral prompt out: the body to send upstream with mnemo's messages in place of the client's. */
   outbound(body: Body, request: ApiRequest, prompt: ChatMessage[], options: OutboundOptions): unknown;
   /** Whether a streamed request gets `include_usage` (chat completions only). */
@@ -45,6 +45,11 @@ export interface ApiAdapter<Body = unknown> {
   /** Reply in: a non-streamed body, or undefined when it is not a reply mnemo can read. */
   captureJson(body: Buffer): CapturedReply | undefined;
   streamReader(): StreamReader;
+}
+
+export interface ParseContext {
+  /** The model the path names (Azure: /openai/deployments/{deployment}/…), for bodies without `model`. */
+  pathModel?: string;
 }
 
 export interface OutboundOptions {

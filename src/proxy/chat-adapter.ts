@@ -14,12 +14,12 @@ function chatOnly(message: ChatMessage): ChatMessage {
 /** POST …/chat/completions: the neutral transcript is chat-shaped already, so this adapter is thin. */
 export const chatCompletionsAdapter: ApiAdapter<ChatBody> = {
   route: 'chat_completions',
-  parse(raw, contentType, limits) {
-    const body = parseChatBody(raw, contentType, limits);
+  parse(raw, contentType, limits, context) {
+    const { body, model } = parseChatBody(raw, contentType, limits, context.pathModel);
     return {
       body,
       request: {
-        model: body.model,
+        model,
         stream: body.stream === true,
         messages: body.messages,
         providerHeldHistory: false,

@@ -11,11 +11,25 @@ export interface ChatBody {
   [field: string]: unknown;
 }
 
-export function parseChatBody(raw: Buffer, contentType: string | undefined, limits: JsonLimits): ChatBody {
+/**
+ * A validated chat body and the model it is for: its `model`, or, for a body without one, the
+ * model its path names (Azure deployments). The body itself is left as the client sent it.
+ */
+export function parseChatBody(
+  raw: Buffer,
+  contentType: string | undefined,
+  limits: JsonLimits,
+  pathModel?: string,
+): { body: ChatBody; model: string } {
   const candidate = parseJsonObject(raw, contentType, limits) as Partial<ChatBody>;
-  if (typeof candidate.model !== 'string' || candidate.model.length === 0) {
+  const model = candidate.model === undefined && pathModel ? pathModel : candidate.model;
+  if (typeof model !== 'string' || model.length === 0) {
     throw new BadRequestError("'model' is required and must be a string.", { param: 'model', code: 'invalid_model' });
   }
+  return { body: validated(candidate, limits), model };
+}
+
+function validated(candidate: Partial<ChatBody>, limits: JsonLimits): ChatBody {
   if (Array.isArray(candidate.messages)) assertMessageCount(candidate.messages, limits.maxMessages);
   validateMessages(candidate.messages);
   if (candidate.stream !== undefined && typeof candidate.stream !== 'boolean') {

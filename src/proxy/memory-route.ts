@@ -53,7 +53,7 @@ export function memoryRoute<Body>(
     }
 
     const raw = await readBody(req, config.server.body_limit);
-    const { body, request } = api.parse(raw, req.headers['content-type'], jsonLimits(config.server));
+    const { body, request } = api.parse(raw, req.headers['content-type'], jsonLimits(config.server), { pathModel: deploymentOf(req.url) });
     const tenant = requestTenant(req.headers, config.tenancy);
     const key = sessionKey(tenant, sessionId);
     const idempotencyKey = readIdempotencyKey(req.headers);
@@ -172,6 +172,17 @@ export function memoryRoute<Body>(
       if (reply?.complete) recordTurn(deps, { request, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });
     });
   };
+}
+
+/** The deployment an Azure-style path names (/openai/deployments/{deployment}/…), which stands for the model. */
+function deploymentOf(url: string | undefined): string | undefined {
+  const match = /\/deployments\/([^/?]+)\//.exec(url ?? '');
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The client's own messages, unchanged, accounted as sent: for a provider that holds the history itself. */

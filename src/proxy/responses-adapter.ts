@@ -36,9 +36,10 @@ const MESSAGE_ROLES = new Set(['user', 'assistant', 'system', 'developer']);
 
 export const responsesAdapter: ApiAdapter<ResponsesBody> = {
   route: 'responses',
-  parse(raw, contentType, limits) {
+  parse(raw, contentType, limits, context) {
     const body = parseJsonObject(raw, contentType, limits) as Partial<ResponsesBody>;
-    if (typeof body.model !== 'string' || body.model.length === 0) {
+    const model = body.model === undefined && context.pathModel ? context.pathModel : body.model;
+    if (typeof model !== 'string' || model.length === 0) {
       throw new BadRequestError("'model' is required and must be a string.", { param: 'model', code: 'invalid_model' });
     }
     if (body.stream !== undefined && typeof body.stream !== 'boolean') {
@@ -49,7 +50,7 @@ export const responsesAdapter: ApiAdapter<ResponsesBody> = {
     }
     if (Array.isArray(body.input)) assertMessageCount(body.input, limits.maxMessages, 'input');
     const request: ApiRequest = {
-      model: body.model,
+      model,
       stream: body.stream === true,
       messages: toMessages(body.input),
       providerHeldHistory: (typeof body.previous_response_id === 'string' && body.previous_response_id !== '') || body.conversation != null,

@@ -115,11 +115,17 @@ describe('strict admin input', () => {
   it.each([
     ['a fact of null', (document: any) => ({ ...document, memory: { ...document.memory, facts: { a: null } } })],
     ['a negative token count', (document: any) => ({ ...document, messages: [{ ...document.messages[0], tokens: -5 }] })],
-    ['negative usage', (document: any) => ({ ...document, memory: { ...document.memory, usage: { ...document.memory.usage, requests: -1 } } })],
-    ['a summary past the messages', (document: any) => ({
-      ...document,
-      memory: { ...document.memory, summary: { text: 's', tokens: 1, upTo: 99, foldedTokens: 1, lastId: 'x', at: 0 } },
-    })],
+    [
+      'negative usage',
+      (document: any) => ({ ...document, memory: { ...document.memory, usage: { ...document.memory.usage, requests: -1 } } }),
+    ],
+    [
+      'a summary past the messages',
+      (document: any) => ({
+        ...document,
+        memory: { ...document.memory, summary: { text: 's', tokens: 1, upTo: 99, foldedTokens: 1, lastId: 'x', at: 0 } },
+      }),
+    ],
     ['a message without a role', (document: any) => ({ ...document, messages: [{ ...document.messages[0], message: { content: 'x' } }] })],
   ])('refuses an import with %s, and the session still works', async (_name, edit) => {
     const response = await harness.admin('/mnemo/sessions/strict-2/import', { method: 'POST', json: edit(exported) });

@@ -47,4 +47,20 @@ describe('what crosses the edge, both ways', () => {
     expect(chooseUpstream(upstream, 'gpt-4o-mini').promptCacheKey).toBe(true);
     expect(chooseUpstream(upstream, 'llama3').promptCacheKey).toBe(false);
   });
+
+  it('serves Azure-style bodies without model, the deployment in the path naming it', async () => {
+    const send = (content: string) =>
+      fetch(`${harness.mnemo.url}/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'api-key': 'azure-key', 'x-session-id': 'azure-1' },
+        body: JSON.stringify({ messages: [user(content)] }),
+      });
+    expect((await send('My order #7890 is stuck')).status).toBe(200);
+    const second = await send('Which order?');
+    expect(second.status).toBe(200);
+    const call = harness.provider.lastChat;
+    expect(call.path).toContain('/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21');
+    expect(call.body.model).toBeUndefined();
+    expect(JSON.stringify(call.body.messages)).toContain('#7890');
+  });
 });

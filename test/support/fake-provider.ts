@@ -130,7 +130,7 @@ export class FakeProvider {
 function requestProblem(call: ReceivedCall, responses: Map<string, any[]>): string | undefined {
   const path = pathOf(call);
   if (path.endsWith('/responses')) return responsesRequestProblem(call.body, responses);
-  if (path.endsWith('/chat/completions')) return chatRequestProblem(call.body);
+  if (path.endsWith('/chat/completions')) return chatRequestProblem(call.body, { modelInPath: path.includes('/deployments/') });
   if (path.endsWith('/embeddings')) return embeddingsRequestProblem(call.body);
   return undefined;
 }

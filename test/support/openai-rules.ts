@@ -11,9 +11,12 @@ const USER_PARTS = new Set(['text', 'image_url', 'input_audio', 'file']);
 const ASSISTANT_PARTS = new Set(['text', 'refusal']);
 
 /** Why OpenAI would reject this chat-completions body, or undefined when it would accept it. */
-export function chatRequestProblem(body: Json): string | undefined {
+export function chatRequestProblem(body: Json, options: { modelInPath?: boolean } = {}): string | undefined {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object';
-  if (typeof body.model !== 'string' || body.model === '') return "'model' must be a non-empty string";
+  // Azure OpenAI names the model by the deployment in the path; OpenAI requires it in the body.
+  if (!(options.modelInPath && body.model === undefined) && (typeof body.model !== 'string' || body.model === '')) {
+    return "'model' must be a non-empty string";
+  }
   if (!Array.isArray(body.messages) || body.messages.length === 0) return "'messages' must be a non-empty array";
   if (body.stream_options !== undefined && body.stream !== true) return "'stream_options' is only allowed when 'stream' is true";
   for (const [index, message] of body.messages.entries()) {
