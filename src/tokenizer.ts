@@ -1,4 +1,5 @@
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import { imageTokens } from './image-tokens.js';
 import { contentText, type ChatMessage } from './memory/messages.js';
 
 /** Counts tokens the way the provider bills them; the seam lets tests or other vendors swap it. */
@@ -12,8 +13,6 @@ export interface Tokenizer {
 const PER_MESSAGE = 3;
 const PER_NAME = 1;
 export const REPLY_PRIMING = 3;
-// Images are billed by size and detail; 85 is the low-detail base cost, a floor.
-const PER_IMAGE = 85;
 
 export function encodingForModel(model: string): TiktokenEncoding {
   const name = model.toLowerCase().replace(/^.*\//, '');
@@ -103,7 +102,7 @@ export class TiktokenTokenizer implements Tokenizer {
   countMessage(message: ChatMessage, model: string): number {
     let tokens = PER_MESSAGE + this.count(contentText(message.content), model);
     if (Array.isArray(message.content)) {
-      tokens += message.content.filter((part) => part?.type === 'image_url' || part?.type === 'input_image').length * PER_IMAGE;
+      for (const part of message.content) if (part?.type === 'image_url' || part?.type === 'input_image') tokens += imageTokens(part);
     }
     if (typeof message.name === 'string') tokens += PER_NAME + this.count(message.name, model);
     if (typeof message.refusal === 'string') tokens += this.count(message.refusal, model);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { imageTokens } from '../src/image-tokens.js';
 import { encodingForModel, TiktokenTokenizer } from '../src/tokenizer.js';
 
 describe('tokenizer', () => {
@@ -17,5 +18,39 @@ describe('tokenizer', () => {
   it('treats special-token text in user content as plain text', () => {
     const tokenizer = new TiktokenTokenizer();
     expect(tokenizer.count('<|endoftext|>', 'gpt-4o')).toBeGreaterThan(1);
+  });
+
+  it('counts long runs without spaces exactly for ordinary text and linearly for the rest', () => {
+    const tokenizer = new TiktokenTokenizer();
+    const words = Array.from({ length: 3_000 }, (_, index) => `word${index}${index % 7 === 0 ? '.\n\n' : ' '}`).join('');
+    const exact = tokenizer.count(words.slice(0, 500), 'gpt-4o') + tokenizer.count(words.slice(500), 'gpt-4o');
+    expect(tokenizer.count(words, 'gpt-4o')).toBeLessThanOrEqual(exact);
+    // 200,000 × "a" is one BPE piece: counted in segments, an upper bound, not a 44-second stall.
+    expect(tokenizer.count('a'.repeat(200_000), 'gpt-4o')).toBeGreaterThanOrEqual(25_000);
+  });
+
+  describe('images, as OpenAI bills them', () => {
+    const png = (width: number, height: number) => {
+      const header = Buffer.alloc(24);
+      header.writeUInt32BE(0x89504e47, 0);
+      header.writeUInt32BE(width, 16);
+      header.writeUInt32BE(height, 20);
+      return `data:image/png;base64,${header.toString('base64')}`;
+    };
+    const image = (url: string, detail?: string) => ({ type: 'image_url', image_url: { url, detail } });
+
+    it('counts low detail as 85, and high detail by 512-pixel tiles after scaling', () => {
+      expect(imageTokens(image(png(4000, 3000), 'low'))).toBe(85);
+      expect(imageTokens(image(png(1024, 1024)))).toBe(765); // scaled to 768×768: 4 tiles
+      expect(imageTokens(image(png(2048, 4096)))).toBe(1105); // 1024×2048 → 768×1536: 6 tiles
+      expect(imageTokens(image(png(300, 200)))).toBe(255); // 1 tile
+      expect(imageTokens(image('https://example.com/cat.jpg'))).toBe(765); // unseen: as 1024×1024
+    });
+
+    it('adds them to a message', () => {
+      const tokenizer = new TiktokenTokenizer();
+      const message = { role: 'user', content: [{ type: 'text', text: 'hello world' }, image(png(300, 200))] };
+      expect(tokenizer.countMessage(message, 'gpt-4o')).toBe(5 + 255);
+    });
   });
 });

@@ -54,6 +54,11 @@ const pruningRule = z.discriminatedUnion('kind', [
     marker: z.string().default(' […truncated by mnemo]'),
   }),
   z.strictObject({
+    /** Replace images, audio and files in history messages older than `older_than_turns` turns with a text stand-in. */
+    kind: z.literal('stub_media'),
+    older_than_turns: z.number().int().min(0),
+  }),
+  z.strictObject({
     /** Keep at most `max_messages` history messages of `role` (older tool results become stubs, others are dropped). */
     kind: z.literal('role_limit'),
     role: z.enum(['user', 'assistant', 'tool']),

@@ -22,6 +22,10 @@ interface ChoiceMessage {
   role?: string;
   content?: string | null;
   refusal?: string | null;
+  /** Legacy function calling (before tool_calls). */
+  function_call?: { name?: string; arguments?: string };
+  /** An audio reply: its id (resendable until expires_at), the audio itself, and its transcript. */
+  audio?: { id?: string; data?: string; transcript?: string; expires_at?: number };
   tool_calls?: Array<Partial<ToolCall> & { index?: number; function?: Partial<ToolCall['function']> }>;
 }
 
@@ -35,9 +39,14 @@ export function captureJsonReply(body: Buffer): CapturedReply | undefined {
   }
   const choice = Array.isArray(parsed?.choices) ? parsed.choices[0] : undefined;
   if (!isObject(choice) || !isObject(choice.message)) return undefined;
+  const reply = choice.message;
   return {
     complete: typeof choice.finish_reason === 'string',
-    message: assistantMessage(choice.message.content ?? null, choice.message.refusal ?? null, normalizeCalls(choice.message.tool_calls)),
+    message: withExtras(
+      assistantMessage(reply.content ?? null, reply.refusal ?? null, normalizeCalls(reply.tool_calls)),
+      reply.function_call,
+      reply.audio,
+    ),
     finishReason: choice.finish_reason ?? null,
     usage: parsed.usage,
     model: parsed.model,
@@ -57,6 +66,8 @@ export class StreamCapture {
   private readonly calls = new Map<number, { id: string; type: string; name: string; arguments: string }>();
   private finishReason: string | null = null;
   private done = false;
+  private functionCall?: { name: string; arguments: string };
+  private audio?: { id?: string; transcript: string; expires_at?: number };
   private usage?: Usage;
   private model?: string;
 
@@ -72,9 +83,14 @@ export class StreamCapture {
     const calls = [...this.calls.entries()]
       .sort(([a], [b]) => a - b)
       .map(([, call]) => ({ id: call.id, type: call.type, function: { name: call.name, arguments: call.arguments } }));
+    const media = this.functionCall || this.audio;
     return {
       complete: this.done && this.finishReason !== null,
-      message: assistantMessage(this.content || (calls.length > 0 ? null : ''), this.refusal || null, calls),
+      message: withExtras(
+        assistantMessage(this.content || (calls.length > 0 || media ? null : ''), this.refusal || null, calls),
+        this.functionCall,
+        this.audio,
+      ),
       finishReason: this.finishReason,
       usage: this.usage,
       model: this.model,
@@ -109,6 +125,17 @@ export class StreamCapture {
     if (typeof delta.refusal === 'string') this.refusal += delta.refusal;
     if (delta.tool_calls !== undefined && !Array.isArray(delta.tool_calls)) throw new Error('tool_calls that are not an array');
     for (const call of delta.tool_calls ?? []) this.mergeCall(call);
+    if (delta.function_call) {
+      this.functionCall ??= { name: '', arguments: '' };
+      this.functionCall.name += delta.function_call.name ?? '';
+      this.functionCall.arguments += delta.function_call.arguments ?? '';
+    }
+    if (delta.audio) {
+      this.audio ??= { transcript: '' };
+      if (delta.audio.id) this.audio.id = delta.audio.id;
+      if (delta.audio.expires_at) this.audio.expires_at = delta.audio.expires_at;
+      this.audio.transcript += delta.audio.transcript ?? '';
+    }
     if (choice.finish_reason) this.finishReason = choice.finish_reason;
   }
 
@@ -121,6 +148,20 @@ export class StreamCapture {
     if (delta.function?.arguments) call.arguments += delta.function.arguments;
     this.calls.set(index, call);
   }
+}
+
+/**
+ * A legacy function_call is kept as sent; of an audio reply mnemo keeps the id, expiry and
+ * transcript, never the base64 audio (the chat adapter resends the id while it is valid, the
+ * transcript after).
+ */
+function withExtras(message: ChatMessage, functionCall: ChoiceMessage['function_call'], audio: ChoiceMessage['audio']): ChatMessage {
+  if (functionCall && typeof functionCall === 'object')
+    message.function_call = { name: functionCall.name ?? '', arguments: functionCall.arguments ?? '' };
+  if (audio && typeof audio === 'object') {
+    message.audio = { id: audio.id, expires_at: audio.expires_at, transcript: audio.transcript ?? '' };
+  }
+  return message;
 }
 
 function isObject(value: unknown): value is object {

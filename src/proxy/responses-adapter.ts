@@ -176,7 +176,8 @@ function toItems(message: ChatMessage): Item[] {
   if (message.role === 'tool')
     return [{ type: 'function_call_output', call_id: message.tool_call_id, output: contentText(message.content) }];
   const items: Item[] = [...((message[REASONING_FIELD] as Item[] | undefined) ?? [])];
-  const text = message.role === 'assistant' ? contentText(message.content) : undefined;
+  const audio = message.audio as { transcript?: string } | undefined;
+  const text = message.role === 'assistant' ? contentText(message.content) || audio?.transcript : undefined;
   if (message.role !== 'assistant') items.push({ type: 'message', role: message.role, content: toInputParts(message.content) });
   else if (text) items.push({ type: 'message', role: 'assistant', content: text });
   for (const call of message.tool_calls ?? []) {

@@ -69,4 +69,20 @@ describe('pruning rules', () => {
     expect(pruned).toHaveLength(1);
     expect(pruned[0]!.tokens).toBeLessThanOrEqual(20);
   });
+
+  it('stub_media replaces images, audio and files older than N turns with a text stand-in', () => {
+    const image = { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } };
+    const withImage = (text: string): ChatMessage => ({ role: 'user', content: [{ type: 'text', text }, image] });
+    const list = entries([withImage('old photo'), a('nice'), withImage('new photo')], [3, 3, 1]);
+    const pruned = applyRules(list, [{ kind: 'stub_media', older_than_turns: 2 }], context);
+    expect(contents(pruned)).toEqual([
+      [
+        { type: 'text', text: 'old photo' },
+        { type: 'text', text: '[image omitted by mnemo]' },
+      ],
+      'nice',
+      [{ type: 'text', text: 'new photo' }, image],
+    ]);
+    expect(pruned[0]!.tokens).toBeLessThan(list[0]!.tokens);
+  });
 });

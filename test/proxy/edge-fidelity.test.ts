@@ -63,4 +63,31 @@ describe('what crosses the edge, both ways', () => {
     expect(call.body.model).toBeUndefined();
     expect(JSON.stringify(call.body.messages)).toContain('#7890');
   });
+
+  it('resends an audio reply by id while the provider holds it, and as its transcript after', async () => {
+    const audioReply = (expiresAt: number) =>
+      json({
+        ...completion({ content: null }),
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: null,
+              audio: { id: 'audio_1', data: 'UklGRg==', expires_at: expiresAt, transcript: 'Hi, how can I help?' },
+            },
+            finish_reason: 'stop',
+          },
+        ],
+      });
+    harness.provider.next(audioReply(Math.floor(Date.now() / 1000) + 3600));
+    await harness.chat('audio-1', { modalities: ['text', 'audio'], messages: [user('Say hi')] });
+    await harness.chat('audio-1', { messages: [user('And again')] });
+    expect(harness.provider.lastChat.body.messages[1]).toEqual({ role: 'assistant', content: null, audio: { id: 'audio_1' } });
+    harness.provider.next(audioReply(1));
+    await harness.chat('audio-2', { modalities: ['text', 'audio'], messages: [user('Say hi')] });
+    await harness.chat('audio-2', { messages: [user('And again')] });
+    expect(harness.provider.lastChat.body.messages[1]).toEqual({ role: 'assistant', content: 'Hi, how can I help?' });
+    expect(harness.provider.rejected).toEqual([]);
+  });
 });

@@ -42,4 +42,43 @@ describe('capturing replies', () => {
     capture.write(Buffer.from(sse([chunk({ content: 'A' }), second, chunk({}, 'stop'), '[DONE]'])));
     expect(capture.result().message.content).toBe('A');
   });
+
+  it('keeps a legacy function_call reply, whole or streamed', () => {
+    const body = {
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: null, function_call: { name: 'f', arguments: '{}' } },
+          finish_reason: 'function_call',
+        },
+      ],
+    };
+    expect(captureJsonReply(Buffer.from(JSON.stringify(body)))!.message).toEqual({
+      role: 'assistant',
+      content: null,
+      function_call: { name: 'f', arguments: '{}' },
+    });
+    const capture = new StreamCapture();
+    capture.write(
+      Buffer.from(
+        sse([
+          chunk({ role: 'assistant', function_call: { name: 'lookup', arguments: '{"a"' } }),
+          chunk({ function_call: { arguments: ':1}' } }),
+          chunk({}, 'function_call'),
+          '[DONE]',
+        ]),
+      ),
+    );
+    expect(capture.result().message).toEqual({ role: 'assistant', content: null, function_call: { name: 'lookup', arguments: '{"a":1}' } });
+  });
+
+  it('keeps an audio reply as its id, expiry and transcript, never the audio itself', () => {
+    const audio = { id: 'audio_1', data: 'UklGRg==', expires_at: 2_000_000_000, transcript: 'Hello there' };
+    const body = { choices: [{ index: 0, message: { role: 'assistant', content: null, audio }, finish_reason: 'stop' }] };
+    expect(captureJsonReply(Buffer.from(JSON.stringify(body)))!.message).toEqual({
+      role: 'assistant',
+      content: null,
+      audio: { id: 'audio_1', expires_at: 2_000_000_000, transcript: 'Hello there' },
+    });
+  });
 });

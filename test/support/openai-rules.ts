@@ -50,6 +50,9 @@ function messageProblem(message: Json): string | undefined {
           if (typeof call.function.arguments !== 'string') return 'tool call arguments must be a string';
         }
       }
+      if (message.audio !== undefined && (typeof message.audio?.id !== 'string' || Object.keys(message.audio).length !== 1)) {
+        return "assistant 'audio' must be { id } (the id of an earlier audio reply)";
+      }
       const exempt = message.tool_calls !== undefined || message.function_call !== undefined || message.audio !== undefined;
       if ((content === null || content === undefined) && !exempt)
         return "assistant 'content' is required unless tool_calls or function_call is set";

@@ -1,6 +1,7 @@
 import type { PruningRule } from '../../config/schema.js';
 import { dropMatching } from './drop-matching.js';
 import { roleLimit } from './role-limit.js';
+import { stubMedia } from './stub-media.js';
 import { stubToolResults } from './stub-tool-results.js';
 import { truncateLong } from './truncate.js';
 import type { RuleContext, WindowEntry } from './types.js';
@@ -15,6 +16,7 @@ const RULES: { [K in PruningRule['kind']]: (entries: WindowEntry[], rule: RuleOf
   stub_tool_results: stubToolResults,
   truncate: truncateLong,
   role_limit: roleLimit,
+  stub_media: stubMedia,
 };
 
 /** Applies the configured rules in the order the YAML lists them. */
