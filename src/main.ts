@@ -6,6 +6,8 @@ import { ConfigHolder } from './config/holder.js';
 import { DEFAULT_CONFIG_PATH } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { FoldScheduler, type FoldEvent } from './memory/folds.js';
+import { OutboxReplayer } from './memory/outbox-replay.js';
+import { Outbox } from './store/outbox.js';
 import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
 import { UpstreamEmbedder, type Embedder } from './memory/embeddings.js';
 import { Metrics, providerName } from './metrics/metrics.js';
@@ -44,6 +46,8 @@ export interface RunningMnemo {
   logger: Logger;
   config: ConfigHolder;
   folds: FoldScheduler;
+  /** The local outbox of turns waiting for the store, when store.outbox is set. */
+  outbox?: { box: Outbox; replayer: OutboxReplayer };
   metrics: Metrics;
   sweeper: IdleSweeper;
   /** Moves idle sessions to the cold tier; present when store.cold_url is set. */
@@ -97,6 +101,17 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     intervalMs: config.session.sweep_interval_ms,
   }));
   if (config.session.retention_ms > 0) sweeper.start();
+  const box = config.store.outbox === null ? undefined : new Outbox(config.store.outbox);
+  const outbox = box && {
+    box,
+    replayer: new OutboxReplayer({ outbox: box, store, tokenizer, logger, metrics, config: holder.current }),
+  };
+  if (outbox) {
+    metrics.watchOutbox(box!, now);
+    // Turns left by an earlier run go first; then the store is retried on an interval.
+    outbox.replayer.start(config.store.outbox_interval_ms);
+    void outbox.replayer.drain();
+  }
   const mover = created.tiers && new TierMover(created.tiers, logger, metrics);
   mover?.start(config.store.tier_interval_ms);
   let accepting = true;
@@ -109,6 +124,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
       logger,
       now,
       folds,
+      outbox,
       embedder,
       metrics,
       onExpired: () => metrics.sessionsExpired.inc({ trigger: 'request' }),
@@ -138,13 +154,24 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     clearTimeout(timer);
     // Folds get what is left of the grace period; past it they are abandoned, uncommitted.
     await folds.drain(Math.max(0, deadline - Date.now()));
+    if (outbox) {
+      // One last try to hand waiting turns to the store; what cannot land stays on disk for the next start.
+      await outbox.replayer.stop();
+      if (box!.depth().depth > 0) await Promise.race([outbox.replayer.drain(), sleep(Math.max(0, deadline - Date.now()))]);
+      await outbox.replayer.stop();
+      box!.close();
+    }
     await sweeper.stop();
     await mover?.stop();
     holder.close();
     await ownUpstream?.close();
     await store.close();
   };
-  return { url, server, store, logger, config: holder, folds, metrics, sweeper, mover, close };
+  return { url, server, store, logger, config: holder, folds, outbox, metrics, sweeper, mover, close };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function storeOptions(config: Config, holder: ConfigHolder, metrics: Metrics, now?: () => number): StoreOptions {

@@ -66,11 +66,14 @@ function ownRoutes(deps: ProxyDeps, options: AppOptions, proxy: PassThrough): Ex
       res.status(503).json({ status: 'shutting_down' });
       return;
     }
+    // Turns waiting for the store in this instance's outbox, so an operator sees a drain in progress.
+    const waiting = deps.outbox?.box.depth();
+    const outbox = waiting && { depth: waiting.depth, draining: waiting.depth > 0, oldest_at: waiting.oldestAt ?? null };
     try {
       await deps.store.ping();
-      res.json({ status: 'ready', store: deps.store.backend });
+      res.json({ status: 'ready', store: deps.store.backend, outbox });
     } catch (error) {
-      res.status(503).json({ status: 'store_unavailable', store: deps.store.backend, message: (error as Error).message });
+      res.status(503).json({ status: 'store_unavailable', store: deps.store.backend, message: (error as Error).message, outbox });
     }
   });
   app.get('/metrics', metricsRoute(deps));

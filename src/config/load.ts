@@ -43,6 +43,7 @@ const ENV_KEYS: Array<[string, [string, string], (value: string) => unknown]> = 
   ['MNEMO_LOG_LEVEL', ['log', 'level'], String],
   ['MNEMO_UPSTREAM_URL', ['upstream', 'url'], String],
   ['MNEMO_STORE', ['store', 'url'], String],
+  ['MNEMO_OUTBOX', ['store', 'outbox'], String],
   ['MNEMO_COLD_STORE', ['store', 'cold_url'], String],
   ['MNEMO_METRICS_TOKEN', ['metrics', 'token'], String],
 ];

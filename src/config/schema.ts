@@ -335,6 +335,14 @@ export const configSchema = z.strictObject({
        */
       chunk_cache: byteSizeOrZero.prefault(DEFAULT_CHUNK_CACHE_BYTES),
       /**
+       * A local file (SQLite, fsynced) for turns the provider answered whose commit failed: they are
+       * replayed in order once the store answers. One per instance, on its own disk; null turns it
+       * off (such turns are then lost, and counted). Env: MNEMO_OUTBOX.
+       */
+      outbox: z.string().min(1).nullable().default('./data/outbox.db'),
+      /** How often the outbox retries the store (ms). */
+      outbox_interval_ms: z.number().int().positive().default(1_000),
+      /**
        * When the store fails or times out on a chat request: fail answers 503 with an error object;
        * pass_through forwards the request as sent, with no memory, marked X-Mnemo-Memory: degraded.
        * Memory resumes by itself when the store answers again.

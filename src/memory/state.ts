@@ -65,6 +65,12 @@ export interface SessionMemory {
   context?: { facts: number; scratch: number };
   /** Idempotency keys of recent committed turns: a retried request is recorded once. */
   idempotency?: string[];
+  /**
+   * Ids of the most recent committed turns: a commit applies a turn at most once, so a commit
+   * that timed out but ran late, a retry and an outbox replay never record a turn twice, and
+   * whether a turn landed can always be looked up.
+   */
+  turns?: string[];
 }
 
 export function emptyMemory(): SessionMemory {

@@ -42,6 +42,21 @@ export interface TurnRequest {
   user?: string;
   /** The client's Idempotency-Key: a turn carrying one is committed at most once. */
   idempotencyKey?: string;
+  /** Unique per turn: the commit applies it at most once (see SessionMemory.turns). */
+  turnId?: string;
+}
+
+/** How many recent turn ids a head keeps: the reach of an outbox replay behind other instances' turns. */
+export const RECENT_TURNS = 64;
+
+/** The session a turn was loaded from was erased (or erased and started anew) before it committed. */
+export class SessionErasedError extends Error {
+  override name = 'SessionErasedError';
+}
+
+/** A turn that kept losing its compare-and-set race. */
+export class CommitConflictError extends Error {
+  override name = 'CommitConflictError';
 }
 
 export const CONTEXT_FACTS = 'ctx:facts';
@@ -159,16 +174,28 @@ export async function commitTurn(
   first: TurnState,
   reply: StoredMessage,
   accounting: TurnAccounting,
-  options: { attempts?: number } = {},
+  options: {
+    attempts?: number;
+    /** The createdAt of the session the turn was first loaded from (null: none), when that was earlier (an outbox replay). */
+    bornOf?: number | null;
+  } = {},
 ): Promise<{ meta: SessionMeta; factsExtracted: number }> {
   // Many writers on one session (retries, parallel tabs, several instances) each need a turn:
   // retry with growing, jittered pauses rather than give up early.
   const attempts = options.attempts ?? 100;
   let state = first;
-  for (let attempt = 1; ; attempt++) {
-    if (request.idempotencyKey && state.meta?.memory.idempotency?.includes(request.idempotencyKey)) {
-      // A retry of this request committed first (another attempt, maybe on another instance).
-      return { meta: state.meta, factsExtracted: 0 };
+  let attempt: number;
+  const bornOf = options.bornOf !== undefined ? options.bornOf : (first.meta?.createdAt ?? null);
+  for (attempt = 1; ; attempt++) {
+    // Erasure wins: a turn belongs to the session it loaded. Gone, or erased and started anew
+    // (another createdAt), it is not written: nothing from before a delete can bring it back.
+    if (bornOf !== null && (!state.meta || state.meta.createdAt !== bornOf)) throw new SessionErasedError(sessionKey);
+    if (
+      (request.turnId && state.meta?.memory.turns?.includes(request.turnId)) ||
+      (request.idempotencyKey && state.meta?.memory.idempotency?.includes(request.idempotencyKey))
+    ) {
+      // This turn (or a retry of its request) already landed: another attempt, a late commit, a replay.
+      return { meta: state.meta!, factsExtracted: 0 };
     }
     const append = [...state.fresh, reply];
     const extracted = extractFacts(
@@ -185,6 +212,7 @@ export async function commitTurn(
     );
     memory.user = request.user ?? memory.user;
     if (request.idempotencyKey) memory.idempotency = [...(memory.idempotency ?? []), request.idempotencyKey].slice(-RECENT_KEYS);
+    if (request.turnId) memory.turns = [...(memory.turns ?? []), request.turnId].slice(-RECENT_TURNS);
     if (contextFacts !== undefined) memory.context = { facts: contextFacts, scratch: memory.context?.scratch ?? 0 };
     const result = await deps.store.commit(sessionKey, state.meta?.version ?? 0, {
       keep: state.reconciliation.keep,
@@ -196,7 +224,7 @@ export async function commitTurn(
       await saveUserFacts(deps, request, state.profile, extracted);
       return { meta: result.meta, factsExtracted: extracted.length };
     }
-    if (attempt >= attempts) throw new Error(`session ${sessionKey}: gave up after ${attempts} conflicting commits`);
+    if (attempt >= attempts) throw new CommitConflictError(`session ${sessionKey}: gave up after ${attempts} conflicting commits`);
     await sleep(Math.random() * Math.min(2 ** attempt, 50));
     state = await loadTurn(deps, sessionKey, request, config);
   }

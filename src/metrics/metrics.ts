@@ -143,6 +143,21 @@ export class Metrics {
   readonly foldDuration = this.histogram('mnemo_fold_duration_seconds', 'Duration of summary folds.', ['outcome'], OPERATION_BUCKETS);
   readonly foldedMessages = this.counter('mnemo_folded_messages_total', 'Messages folded into summaries.', []);
   readonly factsExtracted = this.counter('mnemo_facts_extracted_total', 'Facts extracted from turns.', []);
+  readonly outboxWrites = this.counter(
+    'mnemo_outbox_writes_total',
+    'Turns the provider answered whose commit failed, written to the local outbox to be replayed.',
+    [],
+  );
+  readonly outboxReplays = this.counter(
+    'mnemo_outbox_replays_total',
+    'Outbox replays: landed (committed, or found already committed), erased (the session was deleted since), failed (store still down).',
+    ['outcome'],
+  );
+  readonly turnsLost = this.counter(
+    'mnemo_turns_lost_total',
+    'Turns the provider answered that were neither committed nor written to the outbox (no outbox configured, or it failed).',
+    [],
+  );
   readonly repliesNotStored = this.counter(
     'mnemo_replies_not_stored_total',
     'Provider replies delivered to the client but not stored: too_large (over upstream.max_capture_bytes), unparseable, encoding.',
@@ -197,6 +212,27 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(cache.bytes);
+      },
+    });
+  }
+
+  /** Outbox depth and the age of its oldest entry, read at scrape time. */
+  watchOutbox(outbox: { depth(): { depth: number; oldestAt: number | undefined } }, now: () => number): void {
+    new Gauge({
+      name: 'mnemo_outbox_depth',
+      help: 'Turns waiting in the local outbox for the store.',
+      registers: [this.registry],
+      collect() {
+        this.set(outbox.depth().depth);
+      },
+    });
+    new Gauge({
+      name: 'mnemo_outbox_oldest_age_seconds',
+      help: 'Age of the oldest turn waiting in the outbox (0 when empty).',
+      registers: [this.registry],
+      collect() {
+        const { oldestAt } = outbox.depth();
+        this.set(oldestAt === undefined ? 0 : Math.max(0, (now() - oldestAt) / 1000));
       },
     });
   }

@@ -6,6 +6,8 @@ import type { UpstreamClient } from '../upstream/client.js';
 import type { FoldScheduler } from '../memory/folds.js';
 import type { Embedder } from '../memory/embeddings.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { OutboxReplayer } from '../memory/outbox-replay.js';
+import type { Outbox } from '../store/outbox.js';
 
 /** Everything the request path touches outside itself; built once in main, injected in tests. */
 export interface ProxyDeps {
@@ -18,6 +20,8 @@ export interface ProxyDeps {
   now: () => number;
   /** Background summary folds, scheduled after a turn commits. */
   folds: FoldScheduler;
+  /** Where turns go whose commit failed after the provider answered (store.outbox), and their replayer. */
+  outbox?: { box: Outbox; replayer: OutboxReplayer };
   embedder: Embedder;
   metrics: Metrics;
   /** Told when an idle session is found expired on a request. */

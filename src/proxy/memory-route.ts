@@ -4,7 +4,12 @@ import { hashId } from '../logger.js';
 import type { AssembledPrompt } from '../memory/assemble.js';
 import { foldCredentials } from '../memory/folds.js';
 import { buildPrompt } from '../memory/prompt.js';
-import { commitTurn, loadTurn, toStored, type TurnState } from '../memory/transcript.js';
+import { loadTurn, toStored, type TurnRequest, type TurnState } from '../memory/transcript.js';
+import type { StoredMessage } from '../memory/messages.js';
+import { newMessageId } from '../memory/messages.js';
+import { commitOrQueue } from './commit-or-queue.js';
+import { withPendingTurns } from '../memory/outbox-replay.js';
+import type { PendingTurn } from '../store/outbox.js';
 import { StoreUnavailableError, UpstreamTimeoutError } from '../errors.js';
 import type { RequestFacts } from '../metrics/http.js';
 import { providerName } from '../metrics/metrics.js';
@@ -58,7 +63,7 @@ export function memoryRoute<Body>(
     const key = sessionKey(tenant, sessionId);
     const idempotencyKey = readIdempotencyKey(req.headers);
     const user = readUserId(req.headers, { user: request.user }, config.users);
-    const turn = { messages: request.messages, model: request.model, tenant, user, idempotencyKey };
+    const turn = { messages: request.messages, model: request.model, tenant, user, idempotencyKey, turnId: newMessageId() };
     Object.assign(facts, { session: hashId(key), model: request.model, stream: request.stream });
     deps.metrics.seen(facts.session!, deps.now());
 
@@ -67,7 +72,10 @@ export function memoryRoute<Body>(
     let state: TurnState;
     let prompt: AssembledPrompt;
     try {
-      state = await loadTurn(deps, key, turn, config);
+      // Turns of this session still waiting in the outbox go first, so the conversation does not
+      // skip; while they cannot land, they are shown from the outbox and this turn queues behind them.
+      const waiting = await waitingTurns(deps, key);
+      state = withPendingTurns(await loadTurn(deps, key, turn, config), waiting, deps);
       if (idempotencyKey && state.meta?.memory.idempotency?.includes(idempotencyKey)) {
         // The first attempt completed: the retry gets its answer, and nothing is recorded twice.
         const [stored] = await deps.store.readAux<StoredAnswer>(key, [answerName(idempotencyKey)]);
@@ -78,12 +86,18 @@ export function memoryRoute<Body>(
       prompt = request.providerHeldHistory ? asSent(state) : await buildPrompt(deps, key, state, request, config.memory, credentials);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError) || config.store.on_store_error !== 'pass_through') throw error;
-      // Fail open: the request goes as the client sent it; nothing is remembered for it.
+      // Fail open: the request goes as the client sent it, without memory; its answer waits in
+      // the outbox and joins the session once the store is back.
       deps.logger.warn({ err: error, session: facts.session }, 'store unavailable; forwarding without memory');
       deps.metrics.memoryDegraded.inc({ reason: 'store_unavailable' });
       facts.memory = 'degraded';
       res.setHeader('X-Mnemo-Memory', 'degraded');
-      await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) => relayUnchanged(upstream, res, hooks));
+      const queue = async (reply: CapturedReply | undefined) => {
+        if (reply?.complete) queueOnly(deps, key, turn, toStored(reply.message, request.model, deps, config.privacy.redact));
+      };
+      await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) =>
+        relayReply(upstream, res, hooks, { stripUsage: false, keepCopy: false }, queue).then(() => undefined),
+      );
       return;
     }
     const injectUsage = !request.providerHeldHistory && api.injectsUsage(body, request, route);
@@ -109,69 +123,122 @@ export function memoryRoute<Body>(
     res.setHeader('X-Mnemo-Tokens-Sent', String(prompt.sentTokens));
 
     let factsExtracted = 0;
+    const queueBehind = deps.outbox?.box.hasPending(key) === true;
     const commit = async (reply: CapturedReply | undefined, sent: Buffer) => {
       if (!reply?.complete) return;
-      try {
-        const { meta, factsExtracted: extracted } = await commitTurn(
-          deps,
-          key,
-          turn,
-          config,
-          state,
-          toStored(reply.message, request.model, deps, config.privacy.redact),
-          {
-            baselineTokens: prompt.baselineTokens,
-            sentTokens: prompt.sentTokens,
-            providerPromptTokens: reply.usage?.prompt_tokens,
-            providerCachedTokens: reply.usage?.prompt_tokens_details?.cached_tokens,
-            completionTokens: reply.usage?.completion_tokens,
-          },
-        );
-        factsExtracted = extracted;
-        if (idempotencyKey) {
-          const answer: StoredAnswer = {
-            key: idempotencyKey,
-            fingerprint: requestFingerprint(raw),
-            at: deps.now(),
-            status: 200,
-            contentType: request.stream ? 'text/event-stream' : 'application/json',
-            body: sent.toString('base64'),
-          };
-          await deps.store.writeAux(key, [{ name: answerName(idempotencyKey), value: answer }]);
+      const outcome = await commitOrQueue(
+        deps,
+        key,
+        turn,
+        config,
+        state,
+        queueBehind,
+        toStored(reply.message, request.model, deps, config.privacy.redact),
+        {
+          baselineTokens: prompt.baselineTokens,
+          sentTokens: prompt.sentTokens,
+          providerPromptTokens: reply.usage?.prompt_tokens,
+          providerCachedTokens: reply.usage?.prompt_tokens_details?.cached_tokens,
+          completionTokens: reply.usage?.completion_tokens,
+        },
+      );
+      if (outcome.kind === 'committed') {
+        factsExtracted = outcome.factsExtracted;
+        try {
+          if (idempotencyKey) {
+            const answer: StoredAnswer = {
+              key: idempotencyKey,
+              fingerprint: requestFingerprint(raw),
+              at: deps.now(),
+              status: 200,
+              contentType: request.stream ? 'text/event-stream' : 'application/json',
+              body: sent.toString('base64'),
+            };
+            await deps.store.writeAux(key, [{ name: answerName(idempotencyKey), value: answer }]);
+          }
+        } catch (error) {
+          // The turn is in; only a retry's replay of this answer is lost (it would be answered anew, recorded once).
+          deps.logger.warn({ err: error, session: facts.session }, 'idempotent answer not stored');
         }
-        deps.folds.maybeSchedule(key, meta, credentials);
-      } catch (error) {
-        // The provider already answered (and billed); deliver the answer and say memory missed it.
-        deps.logger.error({ err: error, session: facts.session }, 'turn not committed');
-        deps.metrics.memoryDegraded.inc({ reason: 'commit_failed' });
-        facts.memory = 'degraded';
-        if (!res.headersSent) res.setHeader('X-Mnemo-Memory', 'degraded');
+        deps.folds.maybeSchedule(key, outcome.meta, credentials);
+        return;
       }
+      // The provider already answered (and billed): the answer is delivered either way.
+      if (outcome.kind === 'queued') {
+        deps.logger.warn({ err: outcome.error, session: facts.session }, 'turn not committed; queued in the outbox');
+        deps.metrics.outboxWrites.inc();
+      } else if (outcome.kind === 'lost') {
+        deps.logger.error({ err: outcome.error, session: facts.session }, 'turn not committed');
+        deps.metrics.turnsLost.inc();
+      }
+      deps.metrics.memoryDegraded.inc({
+        reason: outcome.kind === 'erased' ? 'erased' : outcome.kind === 'queued' ? 'queued' : 'commit_failed',
+      });
+      facts.memory = outcome.kind === 'queued' ? 'queued' : 'degraded';
+      if (!res.headersSent) res.setHeader('X-Mnemo-Memory', facts.memory);
     };
     const headers = { 'content-type': 'application/json' };
     await forward(deps, req, res, facts, { body: outbound, route, headers }, async (upstream, hooks) => {
-      if (upstream.status < 200 || upstream.status >= 300) return relayUnchanged(upstream, res, hooks);
-      const capture = {
-        maxCaptureBytes: config.upstream.max_capture_bytes,
-        onNotStored: (reason: NotStoredReason) => {
-          deps.metrics.repliesNotStored.inc({ reason });
-          facts.memory = 'degraded';
-          if (!res.headersSent) res.setHeader('X-Mnemo-Memory', 'degraded');
-        },
-      };
-      const reply = request.stream
-        ? await relayStream(
-            upstream,
-            res,
-            { ...capture, stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined, reader: api.streamReader() },
-            commit,
-            hooks,
-          )
-        : await relayJson(upstream, res, { ...capture, capture: api.captureJson }, commit, hooks);
-      if (request.stream) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
+      const reply = await relayReply(upstream, res, hooks, { stripUsage: injectUsage, keepCopy: idempotencyKey !== undefined }, commit);
       if (reply?.complete) recordTurn(deps, { request, route, prompt, reply, facts, factsExtracted, firstChunkMs: hooks.firstChunkMs });
     });
   };
+
+  /**
+   * Relays a provider answer: errors unchanged; a success through the capture, whose reply
+   * `beforeEnd` commits (or queues) before the response ends.
+   */
+  async function relayReply(
+    upstream: UpstreamResponse,
+    res: ServerResponse,
+    hooks: TimedHooks,
+    options: { stripUsage: boolean; keepCopy: boolean },
+    beforeEnd: (reply: CapturedReply | undefined, sent: Buffer) => Promise<void>,
+  ): Promise<CapturedReply | undefined> {
+    const facts = hooks.facts;
+    if (upstream.status < 200 || upstream.status >= 300) {
+      await relayUnchanged(upstream, res, hooks);
+      return undefined;
+    }
+    const capture = {
+      maxCaptureBytes: deps.config().upstream.max_capture_bytes,
+      onNotStored: (reason: NotStoredReason) => {
+        deps.metrics.repliesNotStored.inc({ reason });
+        facts.memory = 'degraded';
+        if (!res.headersSent) res.setHeader('X-Mnemo-Memory', 'degraded');
+      },
+    };
+    const reply = facts.stream
+      ? await relayStream(upstream, res, { ...capture, ...options, reader: api.streamReader() }, beforeEnd, hooks)
+      : await relayJson(upstream, res, { ...capture, capture: api.captureJson }, beforeEnd, hooks);
+    if (facts.stream) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
+    return reply;
+  }
+}
+
+/** The session's turns still in the outbox after trying to replay them (none, usually). */
+async function waitingTurns(deps: ProxyDeps, sessionKey: string): Promise<PendingTurn[]> {
+  if (!deps.outbox?.box.hasPending(sessionKey)) return [];
+  try {
+    await deps.outbox.replayer.flushSession(sessionKey);
+    return [];
+  } catch (error) {
+    deps.logger.warn({ err: error }, 'waiting turns could not land yet');
+    return deps.outbox.box.forSession(sessionKey).map((entry) => entry.turn);
+  }
+}
+
+/** A turn answered while the store could not even be read: straight to the outbox (or counted as lost without one). */
+function queueOnly(deps: ProxyDeps, sessionKey: string, request: TurnRequest & { turnId: string }, reply: StoredMessage): void {
+  const accounting = { baselineTokens: 0, sentTokens: 0 };
+  try {
+    if (!deps.outbox) throw new Error('no outbox (store.outbox is null)');
+    deps.outbox.box.add({ sessionKey, request, bornOf: null, reply, accounting, at: reply.at });
+    deps.metrics.outboxWrites.inc();
+  } catch (error) {
+    deps.logger.error({ err: error }, 'turn answered without memory not kept');
+    deps.metrics.turnsLost.inc();
+  }
 }
 
 /** The deployment an Azure-style path names (/openai/deployments/{deployment}/…), which stands for the model. */
@@ -200,7 +267,7 @@ function promptCacheKey(sessionKey: string): string {
   return `mnemo-${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`;
 }
 
-type TimedHooks = RelayHooks & { firstChunkMs?: number };
+type TimedHooks = RelayHooks & { firstChunkMs?: number; facts: RequestFacts };
 
 /**
  * Calls the provider and hands the response to `relay`, timing the upstream
@@ -233,6 +300,7 @@ async function forward(
   const upstreamStarted = performance.now();
   let upstreamEnded: number | undefined;
   const hooks: TimedHooks = {
+    facts,
     beforeHead: () => {
       const upstreamMs = (upstreamEnded ?? performance.now()) - upstreamStarted;
       res.setHeader('X-Mnemo-Overhead-Ms', (performance.now() - facts.started - upstreamMs).toFixed(2));

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 import Database, { type Statement } from 'better-sqlite3';
 import type { KeyvStoreAdapter } from 'keyv';
 
@@ -16,10 +17,20 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   namespace?: string;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Statement>();
+  /** The database file as opened (device and inode), to notice it being deleted or replaced. */
+  private readonly file: { path: string; dev: number; ino: number } | undefined;
+  private lost: Error | undefined;
+  private readonly watcher: NodeJS.Timeout | undefined;
 
   constructor(path: string, options: { busyTimeoutMs: number }) {
     super();
     this.db = new Database(path, { timeout: options.busyTimeoutMs });
+    if (path !== ':memory:' && path !== '') {
+      const stat = statSync(path);
+      this.file = { path, dev: stat.dev, ino: stat.ino };
+      // Reads (and /readyz) notice within a second; every write checks first (see query).
+      this.watcher = setInterval(() => this.checkFile(), 1_000).unref();
+    }
     // WAL lets readers proceed during a write; synchronous=NORMAL syncs at checkpoints rather than on
     // every commit — a committed turn survives a mnemo crash, and only a power loss can drop the
     // last few (SQLite's documented trade-off for WAL mode).
@@ -30,14 +41,39 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
 
   /** Runs one statement (prepared once per SQL text) and returns its rows, if it returns any. */
   query(sql: string, params: unknown[] = []): Row[] {
+    if (this.lost) throw this.lost;
     let statement = this.statements.get(sql);
     if (!statement) {
       statement = this.db.prepare(sql);
       this.statements.set(sql, statement);
     }
     if (statement.reader) return statement.all(...params) as Row[];
+    // A write into a file deleted under us would vanish at the next start: refuse it instead.
+    this.checkFile();
+    if (this.lost) throw this.lost;
     statement.run(...params);
     return [];
+  }
+
+  /**
+   * The file mnemo opened must still be the file at its path. Deleted or replaced (another inode),
+   * SQLite would go on writing into the unlinked file and every turn since would be gone after a
+   * restart; instead every call fails from then on (/readyz too), so turns go to the outbox.
+   */
+  private checkFile(): void {
+    if (!this.file || this.lost) return;
+    let current: { dev: number; ino: number } | undefined;
+    try {
+      current = statSync(this.file.path);
+    } catch {
+      current = undefined;
+    }
+    if (!current || current.dev !== this.file.dev || current.ino !== this.file.ino) {
+      this.lost = new Error(
+        `SQLite database file ${this.file.path} was ${current ? 'replaced' : 'deleted'} while mnemo ran; restart mnemo`,
+      );
+      clearInterval(this.watcher);
+    }
   }
 
   async get<Value>(key: string): Promise<Value | undefined> {
@@ -59,6 +95,8 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async setMany(entries: Array<{ key: string; value: unknown }>): Promise<void> {
+    this.checkFile();
+    if (this.lost) throw this.lost;
     this.db.transaction(() => {
       for (const { key, value } of entries) this.query(UPSERT, [key, value]);
     })();
@@ -78,6 +116,7 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async disconnect(): Promise<void> {
+    clearInterval(this.watcher);
     if (this.db.open) this.db.close();
   }
 }

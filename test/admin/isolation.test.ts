@@ -61,7 +61,11 @@ describe('tenant isolation', () => {
     const { parseConfig } = await import('../../src/config/load.js');
     const { startMnemo } = await import('../../src/main.js');
     const mnemo = await startMnemo({
-      config: parseConfig({ server: { host: '127.0.0.1', port: 0 }, upstream: { url: harness.provider.url }, store: { url: 'memory://' } }),
+      config: parseConfig({
+        server: { host: '127.0.0.1', port: 0 },
+        upstream: { url: harness.provider.url },
+        store: { url: 'memory://', outbox: ':memory:' },
+      }),
       logger,
     });
     try {

@@ -35,7 +35,10 @@ describe('live config reload', () => {
   beforeAll(async () => {
     provider = await new FakeProvider().start();
     write(['nothing matches this']);
-    mnemo = await startMnemo({ config: loadConfig({ path, env: {} }), configSource: { path, env: {} } });
+    mnemo = await startMnemo({
+      config: loadConfig({ path, env: { MNEMO_OUTBOX: ':memory:' } }),
+      configSource: { path, env: { MNEMO_OUTBOX: ':memory:' } },
+    });
     await chat('thanks!');
   });
   afterAll(async () => {

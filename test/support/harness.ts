@@ -1,6 +1,7 @@
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { startMnemo, type RunningMnemo } from '../../src/main.js';
+import type { SessionStore } from '../../src/store/types.js';
 import { FakeProvider } from './fake-provider.js';
 
 export interface Harness {
@@ -22,7 +23,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 export async function startHarness(
   overrides: DeepPartial<Config> = {},
   provider?: FakeProvider,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; store?: SessionStore } = {},
 ): Promise<Harness> {
   const fake = provider ?? (await new FakeProvider().start());
   const config = parseConfig({
@@ -30,9 +31,10 @@ export async function startHarness(
     server: { host: '127.0.0.1', port: 0, admin_token: ADMIN_TOKEN, ...overrides.server },
     log: { level: 'silent', ...overrides.log },
     upstream: { url: fake.url, ...overrides.upstream },
-    store: { url: 'memory://', ...overrides.store },
+    // Each mnemo its own outbox (a real SQLite database, in memory unless a test names a file).
+    store: { url: 'memory://', outbox: ':memory:', ...overrides.store },
   });
-  const mnemo = await startMnemo({ config, now: options.now });
+  const mnemo = await startMnemo({ config, now: options.now, store: options.store });
   return {
     provider: fake,
     mnemo,

@@ -12,7 +12,8 @@ export interface MnemoProcess {
 export async function spawnMnemo(config: string, port: number, env: Record<string, string> = {}): Promise<MnemoProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config, '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MNEMO_LOG_LEVEL: 'info', ...env },
+    // An outbox of its own per process (in memory unless the test names a file).
+    env: { ...process.env, MNEMO_LOG_LEVEL: 'info', MNEMO_OUTBOX: ':memory:', ...env },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {

@@ -25,10 +25,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A real redis-server (Debian's package) on a loopback port, no persistence, stopped by the test. */
-export async function startRedis(): Promise<RedisProcess> {
+/** A real redis-server (Debian's package) on a loopback port, stopped by the test; no persistence unless `durable`. */
+export async function startRedis(options: { durable?: boolean } = {}): Promise<RedisProcess> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-redis-'));
+  // durable: every write fsynced to the append-only file, so a SIGKILL loses nothing acknowledged.
+  const persistence = options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const launch = (port: number, dir: string) => launchWith(port, dir, persistence);
   let child = await launch(port, dir);
   const stopWith = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -51,10 +54,10 @@ export async function startRedis(): Promise<RedisProcess> {
   };
 }
 
-async function launch(port: number, dir: string): Promise<ChildProcess> {
+async function launchWith(port: number, dir: string, persistence: string[]): Promise<ChildProcess> {
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
