@@ -5,6 +5,7 @@ import type { AssembledMessage, Block } from '../memory/assemble.js';
 import { addFacts, contextFact, type ContextFact, type ScratchEntry } from '../memory/context.js';
 import type { StoredMessage } from '../memory/messages.js';
 import { buildPrompt } from '../memory/prompt.js';
+import { eraseSession } from '../memory/erase.js';
 import { redactText } from '../memory/redact.js';
 import type { SessionMemory } from '../memory/state.js';
 import { CONTEXT_FACTS, CONTEXT_SCRATCH, loadTurn } from '../memory/transcript.js';
@@ -141,7 +142,7 @@ export function sessionRoutes(deps: ProxyDeps, options: { bodyLimit: number | st
 
   router.delete('/:id', async (req, res) => {
     const { id, key } = target(req);
-    if (!(await deps.store.delete(key))) throw new NotFoundError(`No session ${id}.`, 'session_not_found');
+    if (!(await eraseSession(deps.store, key, deps.now()))) throw new NotFoundError(`No session ${id}.`, 'session_not_found');
     res.json({ object: 'mnemo.session.deleted', id, deleted: true });
   });
 

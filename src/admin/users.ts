@@ -1,3 +1,4 @@
+import { eraseSession } from '../memory/erase.js';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { NotFoundError } from '../errors.js';
@@ -95,7 +96,7 @@ export function userRoutes(deps: ProxyDeps): Router {
     if (req.query.sessions === 'true') {
       const owned: string[] = [];
       for await (const { sessionKey, meta } of deps.store.listSessions(`${tenant}:`)) if (meta.memory.user === id) owned.push(sessionKey);
-      for (const sessionKey of owned) if (await deps.store.delete(sessionKey)) sessionsDeleted++;
+      for (const sessionKey of owned) if (await eraseSession(deps.store, sessionKey, deps.now())) sessionsDeleted++;
     }
     if (!profileDeleted && sessionsDeleted === 0) throw new NotFoundError(`Nothing stored for user ${id}.`, 'user_not_found');
     res.json({ object: 'mnemo.user.deleted', user: id, profile_deleted: profileDeleted, sessions_deleted: sessionsDeleted });

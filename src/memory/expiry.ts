@@ -1,3 +1,4 @@
+import { eraseSession } from './erase.js';
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../periodic-task.js';
 import type { SessionStore } from '../store/types.js';
@@ -37,11 +38,14 @@ export class IdleSweeper {
     const { retentionMs } = this.settings();
     if (retentionMs === 0) return 0;
     const cutoff = this.deps.now() - retentionMs;
-    const idle: string[] = [];
-    for await (const { sessionKey, meta } of this.deps.store.listSessions('')) if (meta.updatedAt < cutoff) idle.push(sessionKey);
+    const idle: Array<{ sessionKey: string; lastActive: number }> = [];
+    for await (const { sessionKey, meta } of this.deps.store.listSessions('')) {
+      if (meta.updatedAt < cutoff) idle.push({ sessionKey, lastActive: meta.updatedAt });
+    }
     let erased = 0;
-    for (const sessionKey of idle) {
-      if (await this.deps.store.delete(sessionKey)) {
+    for (const { sessionKey, lastActive } of idle) {
+      // Tombstoned as of its last activity: a turn begun since (the one finding it expired) may start it anew.
+      if (await eraseSession(this.deps.store, sessionKey, lastActive)) {
         erased++;
         this.deps.onExpired();
       }

@@ -11,6 +11,7 @@ import { isInstruction, messageHash, newMessageId, type ChatMessage, type Stored
 import { rangesNeeded, reconcile, type Reconciliation, type StoredView } from './reconcile.js';
 import { emptyMemory, type SessionMemory, type Summary } from './state.js';
 import { indexGeneration } from './lexical-index.js';
+import { eraseSession, erasedSince } from './erase.js';
 import type { Indexed } from './assemble.js';
 
 /** A session as one request sees it: the head, how the client's messages fit, and the history the prompt draws on. */
@@ -44,6 +45,8 @@ export interface TurnRequest {
   idempotencyKey?: string;
   /** Unique per turn: the commit applies it at most once (see SessionMemory.turns). */
   turnId?: string;
+  /** When the turn began: an erase after it means the turn must not create the session again. */
+  startedAt?: number;
 }
 
 /** How many recent turn ids a head keeps: the reach of an outbox replay behind other instances' turns. */
@@ -148,7 +151,8 @@ export async function loadTurn(deps: TurnDeps, sessionKey: string, request: Turn
 async function loadMeta(deps: TurnDeps, sessionKey: string, retentionMs: number): Promise<SessionMeta | undefined> {
   const meta = await deps.store.getMeta(sessionKey);
   if (!meta || retentionMs === 0 || deps.now() - meta.updatedAt <= retentionMs) return meta;
-  await deps.store.delete(sessionKey);
+  // Tombstoned as of its last activity: this turn, which found it expired, starts it anew.
+  await eraseSession(deps.store, sessionKey, meta.updatedAt);
   deps.onExpired?.();
   return undefined;
 }
@@ -190,6 +194,9 @@ export async function commitTurn(
     // Erasure wins: a turn belongs to the session it loaded. Gone, or erased and started anew
     // (another createdAt), it is not written: nothing from before a delete can bring it back.
     if (bornOf !== null && (!state.meta || state.meta.createdAt !== bornOf)) throw new SessionErasedError(sessionKey);
+    if (!state.meta && request.startedAt !== undefined && (await erasedSince(deps.store, sessionKey, request.startedAt))) {
+      throw new SessionErasedError(sessionKey);
+    }
     if (
       (request.turnId && state.meta?.memory.turns?.includes(request.turnId)) ||
       (request.idempotencyKey && state.meta?.memory.idempotency?.includes(request.idempotencyKey))

@@ -63,7 +63,15 @@ export function memoryRoute<Body>(
     const key = sessionKey(tenant, sessionId);
     const idempotencyKey = readIdempotencyKey(req.headers);
     const user = readUserId(req.headers, { user: request.user }, config.users);
-    const turn = { messages: request.messages, model: request.model, tenant, user, idempotencyKey, turnId: newMessageId() };
+    const turn = {
+      messages: request.messages,
+      model: request.model,
+      tenant,
+      user,
+      idempotencyKey,
+      turnId: newMessageId(),
+      startedAt: deps.now(),
+    };
     Object.assign(facts, { session: hashId(key), model: request.model, stream: request.stream });
     deps.metrics.seen(facts.session!, deps.now());
 

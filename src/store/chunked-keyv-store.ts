@@ -75,7 +75,12 @@ export type AtomicRestore = (restore: {
 }) => Promise<boolean>;
 
 /** Deletes `keys` and the head, only if the head is still at `version`. */
-export type AtomicEvict = (evict: { headKey: string; version: number; keys: string[] }) => Promise<boolean>;
+/**
+ * `touched` is the head's touch stamp (`t`, set when a copy is restored as active; -1 when none):
+ * together with the version it names one copy, so an eviction never removes a copy written since,
+ * even at the same version (a demotion re-copying a session a promotion is about to evict).
+ */
+export type AtomicEvict = (evict: { headKey: string; version: number; touched: number; keys: string[] }) => Promise<boolean>;
 
 const GRACEFUL_CLOSE_MS = 1_000;
 
@@ -249,11 +254,12 @@ export class ChunkedKeyvStore implements MovableStore {
   }
 
   async evict(sessionKey: string, snapshot: SessionSnapshot): Promise<boolean> {
-    const evict = { headKey: headKey(sessionKey), version: snapshot.version, keys: snapshot.records.map((record) => record.key) };
+    const touched = (snapshot.head as PersistedHead).t ?? -1;
+    const evict = { headKey: headKey(sessionKey), version: snapshot.version, touched, keys: snapshot.records.map((record) => record.key) };
     if (this.atomicEvict) return this.atomicEvict(evict);
     return this.lock.run(sessionKey, async () => {
       const current = await this.keyv.get<PersistedHead>(evict.headKey);
-      if (current?.v !== snapshot.version) return false;
+      if (current?.v !== snapshot.version || (current.t ?? -1) !== touched) return false;
       if (evict.keys.length > 0) await this.keyv.deleteMany(evict.keys);
       await this.keyv.delete(evict.headKey);
       return true;

@@ -88,11 +88,13 @@ function atomicRestore(run: Run, restore: Parameters<AtomicRestore>[0]): Promise
 const EVICT_SCRIPT = `${HEAD_VERSION}
 local current = redis.call('GET', KEYS[1])
 if not current or head_version(current) ~= tonumber(ARGV[1]) then return 0 end
+local touched = cjson.decode(current).value.t
+if (touched or -1) ~= tonumber(ARGV[2]) then return 0 end
 for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1`;
 
 function atomicEvict(run: Run, evict: Parameters<AtomicEvict>[0]): Promise<boolean> {
-  return run(EVICT_SCRIPT, [evict.headKey, ...evict.keys], [String(evict.version)]);
+  return run(EVICT_SCRIPT, [evict.headKey, ...evict.keys], [String(evict.version), String(evict.touched)]);
 }
 
 const digests = new Map<string, string>();

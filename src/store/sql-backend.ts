@@ -77,7 +77,7 @@ interface Dialect {
   evict: string;
   params: {
     upsertMany(keys: string[], values: string[]): unknown[];
-    evict(headKey: string, version: number, keys: string[]): unknown[];
+    evict(headKey: string, version: number, touched: number, keys: string[]): unknown[];
   };
 }
 
@@ -90,11 +90,11 @@ const SQLITE: Dialect = {
     RETURNING key`,
   // One statement holds SQLite's write lock throughout, and the version test is computed before any row goes.
   evict: `DELETE FROM keyv WHERE key IN (SELECT value FROM json_each(?))
-    AND (SELECT json_extract(value, '$.value.v') FROM keyv WHERE key = ?) = ?
+    AND (SELECT json_extract(value, '$.value.v') = ? AND coalesce(json_extract(value, '$.value.t'), -1) = ? FROM keyv WHERE key = ?)
     RETURNING key`,
   params: {
     upsertMany: (keys, values) => [JSON.stringify(keys.map((key, index) => [key, values[index]]))],
-    evict: (headKey, version, keys) => [JSON.stringify([headKey, ...keys]), headKey, version],
+    evict: (headKey, version, touched, keys) => [JSON.stringify([headKey, ...keys]), version, touched, headKey],
   },
 };
 
@@ -108,14 +108,15 @@ const POSTGRES: Dialect = {
   // The version test sits on the head row itself, so a concurrent update of that row is re-checked
   // (READ COMMITTED); the other rows go only if the head did.
   evict: `WITH head AS (
-      DELETE FROM public.keyv WHERE key = $1 AND ((value::jsonb) -> 'value' ->> 'v')::bigint = $2 RETURNING key
+      DELETE FROM public.keyv WHERE key = $1 AND ((value::jsonb) -> 'value' ->> 'v')::bigint = $2
+        AND coalesce(((value::jsonb) -> 'value' ->> 't')::bigint, -1) = $3 RETURNING key
     ), rest AS (
-      DELETE FROM public.keyv WHERE key = ANY($3::text[]) AND EXISTS (SELECT 1 FROM head) RETURNING key
+      DELETE FROM public.keyv WHERE key = ANY($4::text[]) AND EXISTS (SELECT 1 FROM head) RETURNING key
     )
     SELECT key FROM head UNION ALL SELECT key FROM rest`,
   params: {
     upsertMany: (keys, values) => [keys, values],
-    evict: (headKey, version, keys) => [headKey, version, keys],
+    evict: (headKey, version, touched, keys) => [headKey, version, touched, keys],
   },
 };
 
@@ -134,7 +135,7 @@ async function restoreRow(query: Query, dialect: Dialect, restore: Parameters<At
 
 async function evictRows(query: Query, dialect: Dialect, evict: Parameters<AtomicEvict>[0]): Promise<boolean> {
   const headKey = full(evict.headKey);
-  const rows = await query(dialect.evict, dialect.params.evict(headKey, evict.version, evict.keys.map(full)));
+  const rows = await query(dialect.evict, dialect.params.evict(headKey, evict.version, evict.touched, evict.keys.map(full)));
   return rows.some((row) => row.key === headKey);
 }
 

@@ -116,6 +116,8 @@ export class TieredStore implements SessionStore {
     // erased earlier session under the same id): the hot session is not deleted on its account.
     const copied = await this.cold.restore(sessionKey, snapshot);
     const moved = copied && (await this.hot.evict(sessionKey, snapshot));
+    // Erased while it moved: the copy just written would bring it back from the cold tier.
+    if (copied && !moved && !(await this.hot.getMeta(sessionKey))) await this.cold.evict(sessionKey, snapshot).catch(() => false);
     this.options.onMove?.({ direction: 'to_cold', outcome: moved ? 'moved' : 'raced' });
     return moved;
   }

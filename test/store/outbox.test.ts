@@ -160,6 +160,29 @@ describe('erasure wins', () => {
     }
   });
 
+  it('a turn begun before an erase cannot start the session again, even one it never saw', async () => {
+    const harness = await startHarness({ store: { url: `sqlite://${join(dir, 'tomb.db')}` } });
+    try {
+      const slow = streamParts([
+        { data: sse([chunk({ role: 'assistant', content: '' })]) },
+        { delayMs: 300, data: sse([chunk({ content: 'late answer' }), chunk({}, 'stop'), '[DONE]']) },
+      ]);
+      harness.provider.next(slow);
+      // A begins while the session does not exist yet; B creates it; then it is erased.
+      const first = harness.chat('e-3', { stream: true, messages: [user('from before the erase')] }).then((response) => response.text());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await harness.chat('e-3', { messages: [user('secret: 4242')] });
+      expect((await harness.admin('/mnemo/sessions/e-3', { method: 'DELETE' })).status).toBe(200);
+      expect(await first).toContain('[DONE]');
+      expect((await harness.admin('/mnemo/sessions/e-3')).status).toBe(404);
+      // A session started after the erase is new, and starts empty.
+      await harness.chat('e-3', { messages: [user('hello again')] });
+      expect(harness.provider.lastChat.body.messages).toEqual([user('hello again')]);
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('an outbox replay for an erased session is dropped', async () => {
     const store = new FaultyStore(await createStore({ url: `sqlite://${join(dir, 'erase.db')}`, timeoutMs: 1_000 }));
     const harness = await startHarness({ store: { outbox: join(dir, 'erase-outbox.db') } }, undefined, { store });
