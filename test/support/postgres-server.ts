@@ -7,6 +7,9 @@ import { freePort } from './redis-server.js';
 export interface PostgresProcess {
   url: string;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would; `restart` brings it back on the same data (WAL recovery). */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
 }
 
 /**
@@ -14,7 +17,7 @@ export interface PostgresProcess {
  * trust auth, fsync off, stopped by the test. initdb refuses to run as root,
  * so under root the cluster belongs to the `postgres` user the package creates.
  */
-export async function startPostgres(): Promise<PostgresProcess> {
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<PostgresProcess> {
   const bin = findBinDir();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-pg-'));
@@ -33,47 +36,66 @@ export async function startPostgres(): Promise<PostgresProcess> {
   });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.error?.message ?? ''}${init.stderr}`);
 
-  const child: ChildProcess = spawn(
-    join(bin, 'postgres'),
-    [
-      '-D',
-      data,
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], ...as },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('ready to accept connections')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('error', (error) => reject(new Error(`cannot start postgres: ${error.message}`)));
-    child.once('exit', (code) => reject(new Error(`postgres exited with ${code}: ${output}`)));
-  });
+  // durable: a commit is acknowledged only once its WAL is written, so killing the server loses
+  // nothing acknowledged (fsync stays off: the OS, not the machine, survives a SIGKILL).
+  const commitMode = options.durable ? 'synchronous_commit=on' : 'synchronous_commit=off';
+  const launch = async (): Promise<ChildProcess> => {
+    const child: ChildProcess = spawn(
+      join(bin, 'postgres'),
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        commitMode,
+        '-c',
+        'full_page_writes=off',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], ...as },
+    );
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('ready to accept connections')) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('error', (error) => reject(new Error(`cannot start postgres: ${error.message}`)));
+      child.once('exit', (code) => reject(new Error(`postgres exited with ${code}: ${output}`)));
+    });
+    return child;
+  };
+  let child = await launch();
+  const stopWith = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
+    }
+  };
   return {
     url: `postgres://mnemo@127.0.0.1:${port}/postgres`,
+    // SIGINT is PostgreSQL's "fast shutdown": clients are disconnected, no checkpoint wait.
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        // SIGINT is PostgreSQL's "fast shutdown": clients are disconnected, no checkpoint wait.
-        child.kill('SIGINT');
-        await exited;
-      }
+      await stopWith('SIGINT');
       rmSync(dir, { recursive: true, force: true });
+    },
+    // The whole server, as a crash would take it: the postmaster and its backends (left alive,
+    // they would hold the shared memory a restart needs).
+    kill: async () => {
+      if (child.pid !== undefined) spawnSync('pkill', ['-KILL', '-P', String(child.pid)]);
+      await stopWith('SIGKILL');
+    },
+    restart: async () => {
+      child = await launch();
     },
   };
 }

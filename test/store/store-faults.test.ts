@@ -1,16 +1,34 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RedisProcess } from '../support/redis-server.js';
+import { startPostgres } from '../support/postgres-server.js';
+import { startRedis } from '../support/redis-server.js';
 import { startHarness, user, type Harness } from '../support/harness.js';
 
+interface Server {
+  url: string;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const servers: Record<string, () => Promise<Server>> = {
+  Redis: () => startRedis({ durable: true }),
+  PostgreSQL: () => startPostgres({ durable: true }),
+};
+
 /**
- * Redis SIGKILLed and restarted under mixed streamed and non-streamed load: every turn a client
- * got a complete answer for is in its session once Redis is back, exactly once.
+ * The store SIGKILLed and restarted under mixed streamed and non-streamed load: every turn a
+ * client got a complete answer for is in its session once the store is back, exactly once.
  */
-describe.each(['fail', 'pass_through'] as const)('Redis killed under load (on_store_error: %s)', (mode) => {
-  let redis: RedisProcess;
+describe.each([
+  ['Redis', 'fail'],
+  ['Redis', 'pass_through'],
+  ['PostgreSQL', 'fail'],
+  ['PostgreSQL', 'pass_through'],
+] as const)('%s killed under load (on_store_error: %s)', (backend, mode) => {
+  let redis: Server;
   let harness: Harness;
   beforeAll(async () => {
-    redis = await startRedis({ durable: true });
+    redis = await servers[backend]!();
     harness = await startHarness({ store: { url: redis.url, timeout_ms: 300, on_store_error: mode, outbox_interval_ms: 100 } });
   });
   afterAll(async () => {
@@ -74,7 +92,7 @@ describe.each(['fail', 'pass_through'] as const)('Redis killed under load (on_st
     }
     const total = [...acknowledged.values()].reduce((sum, list) => sum + list.length, 0);
     console.log(
-      `on_store_error ${mode}: ${total} acknowledged, ${lost} lost, ${duplicated} duplicated, ${degradedOrQueued} answered degraded/queued`,
+      `${backend}, on_store_error ${mode}: ${total} acknowledged, ${lost} lost, ${duplicated} duplicated, ${degradedOrQueued} answered degraded/queued`,
     );
     expect(total).toBeGreaterThan(sessions * rounds * 0.5);
     expect(lost).toBe(0);
