@@ -193,6 +193,9 @@ export class FoldScheduler {
           embeddingError = error;
         }
       }
+      // Erased (or erased and started anew) meanwhile: its postings are orphans; never count them.
+      const still = await this.deps.store.getMeta(sessionKey);
+      if (!still || still.createdAt !== meta.createdAt) return;
       await this.deps.store.writeAux(sessionKey, [{ name: statsRecordName(generation), value: next }]);
       this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
       if (embeddingError) throw embeddingError;

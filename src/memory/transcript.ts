@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { addFacts, toolResultFacts, type ContextFact, type ScratchEntry } from './context.js';
 import { withUserFacts, type UserProfile } from './profile.js';
@@ -275,7 +276,13 @@ function nextMemory(state: TurnState, append: StoredMessage[], extracted: Extrac
     // A fork below the summary invalidates it; any fork starts a new recall index generation
     // (rebuilt in the background), since the replaced messages may be indexed.
     summary: state.summary,
-    recall: state.meta && keep < state.meta.count ? { docs: 0, length: 0, generation: indexGeneration(base.recall) + 1 } : base.recall,
+    recall: !state.meta
+      ? // A new session's index gets a generation of its own: records an erased predecessor's background
+        // job wrote late under the same session key are never read as this one's.
+        { docs: 0, length: 0, generation: randomInt(2, 2 ** 31) }
+      : keep < state.meta.count
+        ? { docs: 0, length: 0, generation: indexGeneration(base.recall) + 1 }
+        : base.recall,
     facts: mergeFacts(Object.fromEntries(Object.entries(base.facts).filter(([, fact]) => fact.index < keep)), extracted),
     tokens: state.storedTokens + append.reduce((total, stored) => total + stored.tokens, 0),
     usage: {
