@@ -74,6 +74,8 @@ export class FoldScheduler {
   private readonly running = new Map<string, Promise<void>>();
   /** Sessions that committed while their job ran, with the latest credentials. */
   private readonly again = new Map<string, FoldCredentials>();
+  /** Transcript tokens each session had when this process last brought its index up to date. */
+  private readonly indexedTokens = new Map<string, number>();
   private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
   private readonly controller = new AbortController();
 
@@ -83,8 +85,7 @@ export class FoldScheduler {
   maybeSchedule(sessionKey: string, meta: SessionMeta, credentials: FoldCredentials): void {
     const config = this.deps.memory();
     if (!config.enabled || this.controller.signal.aborted) return;
-    // Whether the index lags is in its stats record: the job reads it and returns if not.
-    if (!config.recall.enabled && !foldMayBeDue(meta, config)) return;
+    if (!this.indexDue(sessionKey, meta, config) && !foldMayBeDue(meta, config)) return;
     const pause = this.backoff.get(sessionKey);
     if (pause && pause.retryAt > this.deps.now()) return;
     if (this.running.has(sessionKey)) {
@@ -93,6 +94,19 @@ export class FoldScheduler {
       return;
     }
     this.start(sessionKey, credentials);
+  }
+
+  /**
+   * Whether the index should catch up now. The window always shows the newest window.min_tokens,
+   * so messages newer than that need no index yet: indexing waits until half of that is unindexed,
+   * which batches a few turns per run (the run costs the same for one message or eight) while
+   * everything that leaves the window is already searchable. Sessions this process has not indexed
+   * yet are checked by the job itself (their progress is in the stats record).
+   */
+  private indexDue(sessionKey: string, meta: SessionMeta, config: MemoryConfig): boolean {
+    if (!config.recall.enabled) return false;
+    const indexed = this.indexedTokens.get(sessionKey);
+    return indexed === undefined || meta.memory.tokens - indexed >= config.window.min_tokens / 2 || meta.memory.tokens < indexed;
   }
 
   private start(sessionKey: string, credentials: FoldCredentials): void {
@@ -160,7 +174,7 @@ export class FoldScheduler {
       const generation = indexGeneration(meta.memory.recall);
       const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
       const embedding = embeddingsDue(stats, meta.count, config);
-      if (stats.indexedUpTo >= meta.count && !embedding) return;
+      if (stats.indexedUpTo >= meta.count && !embedding) return this.noteIndexed(sessionKey, meta);
       const from = embedding ? Math.min(stats.indexedUpTo, stats.embeddedUpTo) : stats.indexedUpTo;
       const to = Math.min(meta.count, from + INDEX_BATCH);
       const messages = (await this.deps.store.readMessages(sessionKey, meta, from, to)).map((stored, offset) => ({
@@ -199,7 +213,14 @@ export class FoldScheduler {
       await this.deps.store.writeAux(sessionKey, [{ name: statsRecordName(generation), value: next }]);
       this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
       if (embeddingError) throw embeddingError;
+      if (next.indexedUpTo >= meta.count) this.noteIndexed(sessionKey, meta);
     }
+  }
+
+  private noteIndexed(sessionKey: string, meta: SessionMeta): void {
+    // Bounded: forgetting a session only means its next job reads the stats record once more.
+    if (this.indexedTokens.size >= 10_000 && !this.indexedTokens.has(sessionKey)) this.indexedTokens.delete(this.indexedTokens.keys().next().value!);
+    this.indexedTokens.set(sessionKey, meta.memory.tokens);
   }
 
   /** One side record of packed vectors for the passages of `messages`; undefined when they have no text. */
