@@ -1,22 +1,39 @@
 /**
- * The benchmark's provider: answers chat completions at once with a small fixed
- * reply, or streams it as 50 chunks. Run as its own process so it does not
+ * The benchmark's provider: answers chat completions at once with a unique
+ * 30-60-word reply, or streams it a word per chunk. Run as its own process so it does not
  * share an event loop with what is measured. Prints its port on stdout.
  */
 import { createServer } from 'node:http';
 
-const reply = JSON.stringify({
-  id: 'chatcmpl-bench',
-  object: 'chat.completion',
-  created: 0,
-  model: 'gpt-4o-mini',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'Your order ships tomorrow.' }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 50, completion_tokens: 6, total_tokens: 56 },
-});
+// Every reply is unique (30-60 words, numbered), so nothing downstream can cache its way past
+// counting or storing it; building one costs the provider a few microseconds.
+let replies = 0;
+function replyText(): string {
+  const count = 30 + (replies % 31);
+  const words = [`reply ${++replies}:`];
+  for (let index = 0; index < count; index++) words.push(`r${(replies * 13 + index * 7) % 5_003}`);
+  return words.join(' ');
+}
+
+const reply = () =>
+  JSON.stringify({
+    id: 'chatcmpl-bench',
+    object: 'chat.completion',
+    created: 0,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, message: { role: 'assistant', content: replyText() }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 50, completion_tokens: 40, total_tokens: 90 },
+  });
 
 const chunk = (content: string | null, finish: string | null) =>
   `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, delta: content === null ? {} : { content }, finish_reason: finish }] })}\n\n`;
-const stream = [...Array.from({ length: 49 }, (_, index) => chunk(`w${index} `, null)), chunk(null, 'stop'), 'data: [DONE]\n\n'];
+const stream = () => [
+  ...replyText()
+    .split(' ')
+    .map((word) => chunk(`${word} `, null)),
+  chunk(null, 'stop'),
+  'data: [DONE]\n\n',
+];
 
 const server = createServer((req, res) => {
   const parts: Buffer[] = [];
@@ -25,12 +42,13 @@ const server = createServer((req, res) => {
     const body = Buffer.concat(parts).toString();
     if (body.includes('"stream":true')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      for (const part of stream) res.write(part);
+      for (const part of stream()) res.write(part);
       res.end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply) });
-    res.end(reply);
+    const payload = reply();
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+    res.end(payload);
   });
 });
 server.keepAliveTimeout = 60_000;

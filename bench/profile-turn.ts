@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
 import { machine } from './machine.js';
+import { uniqueMessage } from './texts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const STORE = process.env.BENCH_STORE ?? 'memory://';
@@ -46,8 +47,8 @@ for (const id of sessions) {
   for (let turn = 0; turn < 25; turn++) {
     const response = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-session-id': id },
-      body: body(`Turn ${turn}: a question about order ${1000 + turn} and its delivery.`),
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-session-id': id },
+      body: body(uniqueMessage()),
     });
     await response.body.text();
   }
@@ -58,9 +59,17 @@ const result = await autocannon({
   method: 'POST',
   connections: 16,
   duration: SECONDS,
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
   body: body('What is the estimated delivery date of my order?'),
-  requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-session-id': sessions[next++ % sessions.length]! } }) }],
+  requests: [
+    {
+      setupRequest: (req) => ({
+        ...req,
+        headers: { ...req.headers, 'x-session-id': sessions[next++ % sessions.length]! },
+        body: body(uniqueMessage()),
+      }),
+    },
+  ],
 });
 console.log(`${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms`);
 const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -16,6 +16,7 @@ import { startRedis } from '../test/support/redis-server.js';
 import { messageHash, newMessageId } from '../src/memory/messages.js';
 import { createStore } from '../src/store/factory.js';
 import { machine } from './machine.js';
+import { uniqueMessage } from './texts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16, 64];
@@ -78,11 +79,19 @@ async function load(url: string, connections: number, sessions?: string[], secon
           {
             setupRequest: (req) => {
               req.headers = { ...req.headers, 'x-session-id': sessions[next++ % sessions.length]! };
+              req.body = body(uniqueMessage());
               return req;
             },
           },
         ]
-      : undefined,
+      : [
+          {
+            setupRequest: (req) => {
+              req.body = body(uniqueMessage());
+              return req;
+            },
+          },
+        ],
   });
   const cpuPerRequest = (cpuMs(pid) - cpuBefore) / Math.max(1, result.requests.total);
   return {
@@ -105,8 +114,8 @@ async function fill(url: string, prefix: string, count: number, turns: number): 
         for (let turn = 0; turn < turns; turn++) {
           const response = await request(`${url}/v1/chat/completions`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-session-id': id },
-            body: body(`Turn ${turn}: a question about order ${1000 + turn} and its delivery.`),
+            headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-session-id': id },
+            body: body(uniqueMessage()),
           });
           await response.body.text();
         }
@@ -141,8 +150,12 @@ async function sequential(url: string, count: number, options: { session?: strin
     const started = performance.now();
     const response = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(options.session && { 'x-session-id': options.session }) },
-      body: body(`Question ${index} about order 7890?`, options.stream),
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'Bearer sk-bench',
+        ...(options.session && { 'x-session-id': options.session }),
+      },
+      body: body(uniqueMessage(), options.stream),
     });
     const overhead = response.headers['x-mnemo-overhead-ms'];
     if (typeof overhead === 'string') overheads.push(Number(overhead));
@@ -257,7 +270,7 @@ async function main() {
   const directStream = await sequential(provider, 300, { stream: true });
   const bareStream = await sequential(bare, 300, { stream: true });
   const mnemoStream = await sequential(mnemoUrl, 300, { stream: true, session: 'stream-1' });
-  log('## Streaming (50 chunks, sequential, p50)');
+  log('## Streaming (a unique 30-60-word reply, a word per chunk, sequential, p50)');
   log('');
   log('| path | time to first byte ms | total ms |');
   log('| --- | ---: | ---: |');

@@ -50,7 +50,7 @@ async function run(storeUrl: string, processes: number, provider: string) {
         method: 'POST',
         connections: CONNECTIONS_PER_PROCESS,
         duration: SECONDS,
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
         body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Any news about order 7890?' }] }),
         requests: [
           {

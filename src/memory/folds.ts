@@ -219,7 +219,8 @@ export class FoldScheduler {
 
   private noteIndexed(sessionKey: string, meta: SessionMeta): void {
     // Bounded: forgetting a session only means its next job reads the stats record once more.
-    if (this.indexedTokens.size >= 10_000 && !this.indexedTokens.has(sessionKey)) this.indexedTokens.delete(this.indexedTokens.keys().next().value!);
+    if (this.indexedTokens.size >= 10_000 && !this.indexedTokens.has(sessionKey))
+      this.indexedTokens.delete(this.indexedTokens.keys().next().value!);
     this.indexedTokens.set(sessionKey, meta.memory.tokens);
   }
 
