@@ -11,6 +11,7 @@ export interface Tokenizer {
 // OpenAI's accounting for chat messages (cookbook "How to count tokens"):
 // every message costs 3 tokens of framing, a name 1 more, a reply is primed with 3.
 const PER_MESSAGE = 3;
+export const MESSAGE_FRAMING = PER_MESSAGE;
 const PER_NAME = 1;
 export const REPLY_PRIMING = 3;
 

@@ -94,12 +94,14 @@ export function toStored(
   deps: Pick<TurnDeps, 'tokenizer' | 'now'>,
   redact: Config['privacy']['redact'] = [],
   hash = messageHash(message),
+  /** A count already known (a reply's completion tokens, as the provider billed them): no tokenizing. */
+  knownTokens?: number,
 ): StoredMessage {
   const kept = redactMessage(message, redact);
   return {
     id: newMessageId(),
     message: kept,
-    tokens: deps.tokenizer.countMessage(kept, model),
+    tokens: knownTokens ?? deps.tokenizer.countMessage(kept, model),
     hash,
     at: deps.now(),
   };

@@ -18,7 +18,8 @@ import { forwardRequestHeaders, upstreamTarget } from '../upstream/headers.js';
 import { chooseUpstream, type UpstreamChoice } from '../upstream/routing.js';
 import { peekModel } from './chat-body.js';
 import type { ApiAdapter, ApiRequest } from './api-adapter.js';
-import { REPLY_PRIMING } from '../tokenizer.js';
+import { MESSAGE_FRAMING, REPLY_PRIMING } from '../tokenizer.js';
+import type { Config } from '../config/schema.js';
 import { sessionHeaders, type ProxyDeps } from './deps.js';
 import { readSessionId, readUserId, requestTenant, sessionKey } from './identify.js';
 import type { CapturedReply } from './reply-capture.js';
@@ -100,7 +101,7 @@ export function memoryRoute<Body>(
       facts.memory = 'degraded';
       res.setHeader('X-Mnemo-Memory', 'degraded');
       const queue = async (reply: CapturedReply | undefined) => {
-        if (reply?.complete) queueOnly(deps, key, turn, toStored(reply.message, request.model, deps, config.privacy.redact));
+        if (reply?.complete) queueOnly(deps, key, turn, storedReply(reply, request.model, deps, config));
       };
       await forward(deps, req, res, facts, { body: raw, route }, (upstream, hooks) =>
         relayReply(upstream, res, hooks, { stripUsage: false, keepCopy: false }, queue).then(() => undefined),
@@ -133,22 +134,13 @@ export function memoryRoute<Body>(
     const queueBehind = deps.outbox?.box.hasPending(key) === true;
     const commit = async (reply: CapturedReply | undefined, sent: Buffer) => {
       if (!reply?.complete) return;
-      const outcome = await commitOrQueue(
-        deps,
-        key,
-        turn,
-        config,
-        state,
-        queueBehind,
-        toStored(reply.message, request.model, deps, config.privacy.redact),
-        {
-          baselineTokens: prompt.baselineTokens,
-          sentTokens: prompt.sentTokens,
-          providerPromptTokens: reply.usage?.prompt_tokens,
-          providerCachedTokens: reply.usage?.prompt_tokens_details?.cached_tokens,
-          completionTokens: reply.usage?.completion_tokens,
-        },
-      );
+      const outcome = await commitOrQueue(deps, key, turn, config, state, queueBehind, storedReply(reply, request.model, deps, config), {
+        baselineTokens: prompt.baselineTokens,
+        sentTokens: prompt.sentTokens,
+        providerPromptTokens: reply.usage?.prompt_tokens,
+        providerCachedTokens: reply.usage?.prompt_tokens_details?.cached_tokens,
+        completionTokens: reply.usage?.completion_tokens,
+      });
       if (outcome.kind === 'committed') {
         factsExtracted = outcome.factsExtracted;
         try {
@@ -221,6 +213,17 @@ export function memoryRoute<Body>(
     if (facts.stream) deps.metrics.streamEnds.inc({ reason: reply?.complete ? 'complete' : 'upstream_error' });
     return reply;
   }
+}
+
+/**
+ * The captured reply as stored. Its size is what the provider billed (completion tokens and the
+ * message's framing) when it said so: tokenizing a reply the provider has just counted was a
+ * tenth of a turn's CPU. Reasoning tokens are in that count too, which only errs on the safe side.
+ */
+function storedReply(reply: CapturedReply, model: string, deps: ProxyDeps, config: Config): StoredMessage {
+  const billed = reply.usage?.completion_tokens;
+  const known = typeof billed === 'number' && Number.isFinite(billed) && billed >= 0 ? billed + MESSAGE_FRAMING : undefined;
+  return toStored(reply.message, model, deps, config.privacy.redact, undefined, known);
 }
 
 /** The session's turns still in the outbox after trying to replay them (none, usually). */
