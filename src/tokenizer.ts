@@ -1,5 +1,5 @@
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
-import { imageTokens } from './image-tokens.js';
+import { audioTokens, fileTokens, imageTokens } from './media-tokens.js';
 import { contentText, type ChatMessage } from './memory/messages.js';
 
 /** Counts tokens the way the provider bills them; the seam lets tests or other vendors swap it. */
@@ -103,7 +103,11 @@ export class TiktokenTokenizer implements Tokenizer {
   countMessage(message: ChatMessage, model: string): number {
     let tokens = PER_MESSAGE + this.count(contentText(message.content), model);
     if (Array.isArray(message.content)) {
-      for (const part of message.content) if (part?.type === 'image_url' || part?.type === 'input_image') tokens += imageTokens(part);
+      for (const part of message.content) {
+        if (part?.type === 'image_url' || part?.type === 'input_image') tokens += imageTokens(part);
+        else if (part?.type === 'input_audio') tokens += audioTokens(part);
+        else if (part?.type === 'file') tokens += fileTokens(part);
+      }
     }
     if (typeof message.name === 'string') tokens += PER_NAME + this.count(message.name, model);
     if (typeof message.refusal === 'string') tokens += this.count(message.refusal, model);

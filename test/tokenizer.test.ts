@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { imageTokens } from '../src/image-tokens.js';
+import { audioTokens, fileTokens, imageTokens } from '../src/media-tokens.js';
 import { encodingForModel, TiktokenTokenizer } from '../src/tokenizer.js';
 
 describe('tokenizer', () => {
@@ -52,5 +52,16 @@ describe('tokenizer', () => {
       const message = { role: 'user', content: [{ type: 'text', text: 'hello world' }, image(png(300, 200))] };
       expect(tokenizer.countMessage(message, 'gpt-4o')).toBe(5 + 255);
     });
+  });
+
+  it('counts audio by its duration (about 10 tokens a second) and a PDF by its pages', () => {
+    const wav = Buffer.alloc(44 + 32_000 * 3); // 3 s at 16 kHz, 16-bit mono: 32,000 bytes a second
+    wav.write('RIFF', 0, 'ascii');
+    wav.writeUInt32LE(32_000, 28);
+    expect(audioTokens({ type: 'input_audio', input_audio: { data: wav.toString('base64'), format: 'wav' } })).toBe(31);
+    const pdf = '%PDF-1.4 1 0 obj << /Type /Pages /Count 2 >> 2 0 obj << /Type /Page >> 3 0 obj << /Type/Page >>';
+    const data = `data:application/pdf;base64,${Buffer.from(pdf).toString('base64')}`;
+    expect(fileTokens({ type: 'file', file: { file_data: data, filename: 'a.pdf' } })).toBe(2 * (765 + 500));
+    expect(fileTokens({ type: 'file', file: { file_id: 'file-1' } })).toBe(0);
   });
 });

@@ -62,3 +62,34 @@ function jpegSize(bytes: Buffer): { width: number; height: number } | undefined 
   }
   return undefined;
 }
+
+/**
+ * Prompt tokens of an input audio part (chat `input_audio`), the way OpenAI bills user audio:
+ * about 10 tokens a second (its pricing pages give $0.06 a minute at $100 per million audio input
+ * tokens: 600 a minute). The duration is read from a WAV header (byte rate); other formats count as
+ * 128 kbit/s, the common MP3 rate.
+ */
+export function audioTokens(part: unknown): number {
+  const audio = (part as { input_audio?: { data?: unknown; format?: unknown } } | null)?.input_audio;
+  if (typeof audio?.data !== 'string') return 0;
+  const bytes = Math.floor((audio.data.length * 3) / 4);
+  const header = Buffer.from(audio.data.slice(0, 64), 'base64');
+  const wavRate = header.length >= 32 && header.toString('ascii', 0, 4) === 'RIFF' ? header.readUInt32LE(28) : 0;
+  const seconds = bytes / (wavRate > 0 ? wavRate : 16_000);
+  return Math.ceil(seconds * 10);
+}
+
+/**
+ * Prompt tokens of a file part (a PDF): OpenAI gives the model the extracted text and an image of
+ * each page. Neither is known without parsing the document, so each page (counted from the
+ * document's page objects) is estimated as an image of a page at high detail (a letter page scales
+ * to 768×994: 4 tiles, 765 tokens) plus 500 tokens of text. A file sent by id cannot be seen: 0.
+ */
+export function fileTokens(part: unknown): number {
+  const file = (part as { file?: { file_data?: unknown } } | null)?.file;
+  if (typeof file?.file_data !== 'string') return 0;
+  const comma = file.file_data.indexOf(',');
+  const bytes = Buffer.from(file.file_data.slice(comma + 1), 'base64').toString('latin1');
+  const pages = Math.max(1, (bytes.match(/\/Type\s*\/Page(?![s\w])/g) ?? []).length);
+  return pages * (tileTokens(612, 792) + 500);
+}
