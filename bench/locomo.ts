@@ -371,14 +371,14 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (row) =>
-        `| ${row.label} | ${fixed(row.recall)} | ${row.categories.map((value) => fixed(value)).join(' | ')} | ${fixed(row.ratio, 3)} | ` +
-        `${fixed(row.cachedShare)} | ${fixed(row.cost)}× | ${row.summary} | ${row.embeddings} |`,
+        `| ${row.label} | ${fixed(row.recall, 3)} | ${row.categories.map((value) => fixed(value)).join(' | ')} | ${fixed(row.ratio, 3)} | ` +
+        `${fixed(row.cachedShare)} | ${fixed(row.cost, 3)}× | ${row.summary} | ${row.embeddings} |`,
     ),
     '',
     'Targets (dev set, shipped defaults, both client modes):',
     `- BM25 alone: info recall ≥ 0.75 at QA token ratio ≤ 0.15: ${target('bm25', 0.75)}`,
     `- hybrid recall: info recall ≥ 0.85 at QA token ratio ≤ 0.15: ${target('hybrid', 0.85)}`,
-    `- cost, side calls included, ≤ 0.8× the direct full-history client: ${verdict(worstCost.cost <= 0.8)} (worst: ${worstCost.label}, ${fixed(worstCost.cost)}×)`,
+    `- cost, side calls included, ≤ 0.8× the direct full-history client: ${verdict(worstCost.cost <= 0.8)} (worst: ${worstCost.label}, ${fixed(worstCost.cost, 3)}×)`,
     '',
   ];
   writeFileSync(new URL('./LOCOMO-RESULTS.md', import.meta.url), lines.join('\n'));

@@ -129,8 +129,13 @@ const memorySchema = z.strictObject({
          * turns; its start moves in steps of step_tokens (at a turn start), so the prompt's prefix
          * stays cacheable between steps. Older turns reach the prompt through recall and the summary.
          */
-        min_tokens: z.number().int().positive().default(400),
-        step_tokens: z.number().int().positive().default(1_000),
+        min_tokens: z.number().int().positive().default(300),
+        step_tokens: z.number().int().positive().default(700),
+        /**
+         * While the summary is short, the window holds more, so memory block and window reach this
+         * many tokens: providers cache only prompts of 1,024+ tokens. 0 turns it off.
+         */
+        cache_prefix_tokens: z.number().int().min(0).default(1_100),
       })
       .prefault({}),
   ),
@@ -147,11 +152,11 @@ const memorySchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true),
       /** Fold when the turns before the window not yet summarized exceed this many tokens. */
-      trigger_tokens: z.number().int().positive().default(3_000),
+      trigger_tokens: z.number().int().positive().default(5_000),
       /** Model for summary calls, through the same upstream. */
       model: z.string().default('gpt-4o-mini'),
       /** Reply limit of one summary call. */
-      max_tokens: z.number().int().positive().default(700),
+      max_tokens: z.number().int().positive().default(400),
       timeout_ms: z.number().int().positive().default(60_000),
       /** First retry delay after a failed fold; doubles per failure up to `retry_max_ms`. */
       retry_base_ms: z.number().int().positive().default(2_000),
@@ -211,18 +216,21 @@ const memorySchema = z.strictObject({
       /** Most passages considered per request (best first; the token budget decides how many fit). */
       top_k: z.number().int().min(0).default(48),
       /** Tokens for recalled passages, filled best first. */
-      max_tokens: z.number().int().min(0).default(2_000),
+      max_tokens: z.number().int().min(0).default(2_500),
       /**
        * A passage is recalled only if it matches at least this share of the new message's weight
        * (BM25 score over that of a passage holding every query term once): a turn that needs
        * nothing gets nothing.
        */
-      min_coverage: z.number().min(0).max(1).default(0.22),
+      min_coverage: z.number().min(0).max(1).default(0.15),
       /**
-       * Recall happens at all only when the best passage matches at least this share: a message
-       * that refers to nothing said before (most chat turns) gets no recall block and pays nothing.
+       * Recall happens at all only when the best passage matches at least this share of a message
+       * that asks something (a question mark in any script), and `statement_trigger_coverage` of one
+       * that does not: most chat turns are statements that need nothing from the past, and recall is
+       * paid in uncached tokens.
        */
-      trigger_coverage: z.number().min(0).max(1).default(0.3),
+      trigger_coverage: z.number().min(0).max(1).default(0.2),
+      statement_trigger_coverage: z.number().min(0).max(1).default(0.9),
       /** Passages on each side of a hit brought along when the budget allows (context, the date of a reply). */
       neighbours: z.number().int().min(0).max(3).default(1),
       /** before_new keeps the cached prefix intact (recommended); before_window follows the reading order. */

@@ -10,7 +10,7 @@ import { passagesOf } from './passages.js';
 import { commonTerms, EMPTY_STATS, indexGeneration, indexMessages, statsRecordName, type IndexStats } from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
-import { windowStart } from './window.js';
+import { windowMinTokens, windowStart } from './window.js';
 
 export interface FoldDeps {
   store: SessionStore;
@@ -328,7 +328,7 @@ export class FoldScheduler {
     const from = meta.memory.summary?.upTo ?? 0;
     const pending = await this.deps.store.readMessages(sessionKey, meta, from, meta.count);
     const tail = pending.map((stored, offset) => ({ stored, index: from + offset }));
-    const to = Math.min(windowStart(tail, meta.memory.tokens, config.window), meta.count);
+    const to = Math.min(windowStart(tail, meta.memory.tokens, config.window, meta.memory.summary?.tokens ?? 0), meta.count);
     const turns = pending.slice(0, Math.max(0, to - from));
     if (turns.reduce((total, stored) => total + stored.tokens, 0) <= config.summary.trigger_tokens) return undefined;
     return { meta, from, to, turns: turns as StoredMessage[] };
@@ -362,7 +362,10 @@ function embeddingsDue(stats: IndexStats, count: number, config: MemoryConfig): 
 
 /** Cheap pre-check from the head alone: the unsummarized part is over the trigger (the window is part of it). */
 function foldMayBeDue(meta: SessionMeta, config: MemoryConfig): boolean {
-  return config.summary.enabled && unsummarizedTokens(meta.memory) > config.summary.trigger_tokens + config.window.min_tokens;
+  return (
+    config.summary.enabled &&
+    unsummarizedTokens(meta.memory) > config.summary.trigger_tokens + windowMinTokens(config.window, meta.memory.summary?.tokens ?? 0)
+  );
 }
 
 export function unsummarizedTokens(memory: SessionMemory): number {

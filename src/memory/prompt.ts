@@ -43,7 +43,7 @@ export async function buildPrompt(
     return assemble({ ...base(state, countMessage, countText), memory: emptyMemory(), recalled: [], config: unbounded(config) });
   }
   // The window starts where window.ts says; recall searches everything before it.
-  const from = windowStart(state.window, state.storedTokens, config.window);
+  const from = windowStart(state.window, state.storedTokens, config.window, state.summary?.tokens ?? 0);
   const window = state.window.filter((item) => item.index >= from);
   const recalled =
     state.meta && Number.isFinite(from)

@@ -52,7 +52,7 @@ export async function recallPassages(
     limit: options.top_k,
     belowIndex,
     minCoverage: options.min_coverage,
-    triggerCoverage: options.trigger_coverage,
+    triggerCoverage: asksSomething(query) ? options.trigger_coverage : options.statement_trigger_coverage,
   });
   const words = hits.map((hit) => hit.doc);
   let ranked = words;
@@ -72,6 +72,15 @@ export async function recallPassages(
   }
   if (ranked.length === 0) return [];
   return withNeighbours(deps.store, sessionKey, meta, ranked, options.neighbours, belowIndex);
+}
+
+/**
+ * Whether the new message asks something. A question ("when did…?", "what was my order?") is what
+ * needs the past; a statement mostly carries itself, and recalling for it is paid in uncached
+ * tokens on most chat turns. A question mark in any script counts.
+ */
+export function asksSomething(text: string): boolean {
+  return /[?？؟]/.test(text);
 }
 
 /** Reciprocal rank fusion: each list adds 1 / (k + rank) to a document's score. */

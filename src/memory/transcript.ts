@@ -12,6 +12,7 @@ import { isInstruction, messageHash, newMessageId, type ChatMessage, type Stored
 import { rangesNeeded, reconcile, type Reconciliation, type StoredView } from './reconcile.js';
 import { emptyMemory, type SessionMemory, type Summary } from './state.js';
 import { indexGeneration } from './lexical-index.js';
+import { windowMinTokens } from './window.js';
 import { eraseSession, erasedSince } from './erase.js';
 import type { Indexed } from './assemble.js';
 
@@ -326,7 +327,7 @@ async function loadWindow(
   let turns = 0;
   let to = keep;
   // The window holds at most min + step tokens (see window.ts); one page more finds its turn start.
-  const enough = memory.window.min_tokens + memory.window.step_tokens;
+  const enough = windowMinTokens(memory.window, meta.memory.summary?.tokens ?? 0) + memory.window.step_tokens;
   while (to > floor && tokens <= enough && turns <= memory.window.max_turns) {
     const from = Math.max(floor, to - WINDOW_PAGE);
     const page = await readIndexed(store, sessionKey, meta, from, to, loaded);

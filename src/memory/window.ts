@@ -12,9 +12,10 @@ import type { Indexed } from './assemble.js';
  * `tail` is the end of the kept transcript, oldest first, ending at message
  * `keep - 1`; `keptTokens` is the tokens of all of [0, keep).
  */
-export function windowStart(tail: Indexed[], keptTokens: number, window: MemoryConfig['window']): number {
+export function windowStart(tail: Indexed[], keptTokens: number, window: MemoryConfig['window'], summaryTokens = 0): number {
   if (tail.length === 0) return Number.POSITIVE_INFINITY;
-  const target = Math.max(0, Math.floor((keptTokens - window.min_tokens) / window.step_tokens) * window.step_tokens);
+  const minTokens = windowMinTokens(window, summaryTokens);
+  const target = Math.max(0, Math.floor((keptTokens - minTokens) / window.step_tokens) * window.step_tokens);
   let suffix = 0;
   let start = Number.POSITIVE_INFINITY;
   for (let position = tail.length - 1; position >= 0; position--) {
@@ -31,4 +32,14 @@ export function windowStart(tail: Indexed[], keptTokens: number, window: MemoryC
     if (start !== Number.POSITIVE_INFINITY) break;
   }
   return start === Number.POSITIVE_INFINITY ? tail[0]!.index : start;
+}
+
+/**
+ * The window's floor: `min_tokens`, or more while the summary is short, so that memory block and
+ * window together reach `cache_prefix_tokens`. Providers cache only prompts of 1,024 tokens or
+ * more; below that every turn pays full price for a beginning that did not change. The summary's
+ * size comes from the head, so the fold planner and every request agree.
+ */
+export function windowMinTokens(window: MemoryConfig['window'], summaryTokens: number): number {
+  return Math.max(window.min_tokens, window.cache_prefix_tokens - summaryTokens);
 }

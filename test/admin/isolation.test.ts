@@ -123,7 +123,7 @@ async function fillSession(harness: Harness, id: string): Promise<void> {
   expect(session.summary).not.toBeNull();
 }
 
-const memory = { summary: { trigger_tokens: 200 }, window: { min_tokens: 80, step_tokens: 80 } };
+const memory = { summary: { trigger_tokens: 200 }, window: { min_tokens: 80, step_tokens: 80, cache_prefix_tokens: 0 } };
 
 describe('deleting a session leaves no key behind', () => {
   let redis: RedisProcess;

@@ -173,7 +173,7 @@ describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
   beforeAll(async () => {
     harness = await startHarness({
       store: storeFor(backend),
-      memory: { summary: { trigger_tokens: 200 }, window: { min_tokens: 80, step_tokens: 80 } },
+      memory: { summary: { trigger_tokens: 200 }, window: { min_tokens: 80, step_tokens: 80, cache_prefix_tokens: 0 } },
     });
   });
   afterAll(() => harness.close());

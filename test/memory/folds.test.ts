@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { completion, defaultReply, json, type ReceivedCall } from '../support/fake-provider.js';
 import { startHarness, user, type Harness } from '../support/harness.js';
 
-const memory = { summary: { trigger_tokens: 200, retry_base_ms: 50 }, window: { min_tokens: 100, step_tokens: 100 } };
+const memory = {
+  summary: { trigger_tokens: 200, retry_base_ms: 50 },
+  window: { min_tokens: 100, step_tokens: 100, cache_prefix_tokens: 0 },
+};
 const long = (turn: number) => `Turn ${turn}: here is a detailed message about parcel ${1000 + turn} and what happened to it on the way.`;
 
 /** Background work starts after the response: wait (generously) until it got somewhere. */

@@ -6,7 +6,11 @@ describe('facts extracted by the summarizer (memory.facts.llm)', () => {
   let harness: Harness;
   beforeAll(async () => {
     harness = await startHarness({
-      memory: { summary: { trigger_tokens: 200 }, window: { min_tokens: 100, step_tokens: 100 }, facts: { llm: true } },
+      memory: {
+        summary: { trigger_tokens: 200 },
+        window: { min_tokens: 100, step_tokens: 100, cache_prefix_tokens: 0 },
+        facts: { llm: true },
+      },
     });
     harness.provider.summaryReply = json(
       completion({

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commonTerms, EMPTY_STATS, indexMessages, searchPassages, terms } from '../../src/memory/lexical-index.js';
 import { docOf } from '../../src/memory/passages.js';
+import { asksSomething } from '../../src/memory/recall.js';
 import { createStore } from '../../src/store/factory.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { startHarness, system, user, type Harness } from '../support/harness.js';
@@ -8,7 +9,9 @@ import { startHarness, system, user, type Harness } from '../support/harness.js'
 describe('recall of archived turns', () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ memory: { summary: { trigger_tokens: 300 }, window: { min_tokens: 150, step_tokens: 150 } } });
+    harness = await startHarness({
+      memory: { summary: { trigger_tokens: 300 }, window: { min_tokens: 150, step_tokens: 150, cache_prefix_tokens: 0 } },
+    });
     // The summarizer here keeps nothing, so only recall can bring the detail back.
     harness.provider.summaryReply = async (call, res) => {
       const { completion, json } = await import('../support/fake-provider.js');
@@ -34,9 +37,26 @@ describe('recall of archived turns', () => {
     expect(messages.indexOf(recall)).toBe(messages.length - 2);
   });
 
+  it('recalls for a question more readily than for a statement with the same words', async () => {
+    // Both share "blue flowerpot" with the archived turn and other words with other turns, so the best
+    // passage covers part of them: enough for a question (trigger_coverage), not for a statement,
+    // which must reach statement_trigger_coverage to pay for a recall block.
+    await harness.chat('recall-1', { messages: [user('I painted the blue flowerpot while brewing coffee and playing board games.')] });
+    expect(JSON.stringify(harness.provider.lastChat.body.messages)).not.toContain('[mnemo recall]');
+    await harness.chat('recall-1', { messages: [user('Did I paint the blue flowerpot while brewing coffee and playing board games?')] });
+    expect(JSON.stringify(harness.provider.lastChat.body.messages)).toContain('blue flowerpot by the kitchen door');
+  });
+
   it('adds nothing when the new message is unrelated', async () => {
     await harness.chat('recall-1', { messages: [user('Quantum chromodynamics?')] });
     expect(JSON.stringify(harness.provider.lastChat.body.messages)).not.toContain('[mnemo recall]');
+  });
+
+  it('tells a message that asks something from one that does not, in any script', () => {
+    expect(asksSomething('Where is my order?')).toBe(true);
+    expect(asksSomething('注文はどこですか？')).toBe(true);
+    expect(asksSomething('أين طلبي؟')).toBe(true);
+    expect(asksSomething('My order is late.')).toBe(false);
   });
 
   it('tokenizes words and numbers, dropping stopwords, and stems words (Porter)', () => {
@@ -152,7 +172,7 @@ describe('a cache-stable prompt', () => {
   beforeAll(async () => {
     harness = await startHarness({
       upstream: { prompt_cache_key: true },
-      memory: { summary: { trigger_tokens: 400 }, window: { min_tokens: 150, step_tokens: 300 } },
+      memory: { summary: { trigger_tokens: 400 }, window: { min_tokens: 150, step_tokens: 300, cache_prefix_tokens: 0 } },
     });
   });
   afterAll(() => harness.close());
@@ -187,7 +207,7 @@ describe('recall by embeddings', () => {
     harness = await startHarness({
       memory: {
         summary: { trigger_tokens: 300 },
-        window: { min_tokens: 150, step_tokens: 150 },
+        window: { min_tokens: 150, step_tokens: 150, cache_prefix_tokens: 0 },
         recall: { method: 'embeddings', embeddings: { min_similarity: 0.3 } },
       },
     });

@@ -152,7 +152,11 @@ describe('the admin token never travels upstream', () => {
   let harness: Harness;
   beforeAll(async () => {
     harness = await startHarness({
-      memory: { recall: { method: 'embeddings' }, summary: { trigger_tokens: 50 }, window: { min_tokens: 20, step_tokens: 20 } },
+      memory: {
+        recall: { method: 'embeddings' },
+        summary: { trigger_tokens: 50 },
+        window: { min_tokens: 20, step_tokens: 20, cache_prefix_tokens: 0 },
+      },
     } as never);
   });
   afterAll(() => harness.close());
