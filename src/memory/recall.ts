@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
-import { indexGeneration, searchPassages } from './lexical-index.js';
+import { indexGeneration, searchPassages, terms } from './lexical-index.js';
 import type { StoredMessage } from './messages.js';
 import { MAX_PASSAGES, messageOf, passagesOf } from './passages.js';
 
@@ -71,7 +71,32 @@ export async function recallPassages(
     else if (meaning) ranked = fuse([words, meaning]).slice(0, words.length);
   }
   if (ranked.length === 0) return [];
-  return withNeighbours(deps.store, sessionKey, meta, ranked, options.neighbours, belowIndex);
+  return withoutRepeats(await withNeighbours(deps.store, sessionKey, meta, ranked, options.neighbours, belowIndex));
+}
+
+/** Passages at least this alike (Jaccard similarity of their terms) say the same thing. */
+const REPEAT_SIMILARITY = 0.8;
+
+/**
+ * Hits that repeat a better one (a question asked again, the same status update, a templated
+ * reply) are dropped, with their neighbours: the budget goes to what is new. Without this a chat
+ * of similar turns filled the whole recall budget with copies on every turn.
+ */
+export function withoutRepeats(recollections: Recollection[]): Recollection[] {
+  const kept: Array<{ recollection: Recollection; terms: Set<string> }> = [];
+  for (const recollection of recollections) {
+    const words = new Set(terms(recollection.passage.text));
+    if (kept.some((other) => similarity(words, other.terms) >= REPEAT_SIMILARITY)) continue;
+    kept.push({ recollection, terms: words });
+  }
+  return kept.map((entry) => entry.recollection);
+}
+
+function similarity(a: Set<string>, b: Set<string>): number {
+  if (a.size === 0 && b.size === 0) return 1;
+  let shared = 0;
+  for (const term of a) if (b.has(term)) shared++;
+  return shared / (a.size + b.size - shared);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commonTerms, EMPTY_STATS, indexMessages, searchPassages, terms } from '../../src/memory/lexical-index.js';
 import { docOf } from '../../src/memory/passages.js';
-import { asksSomething } from '../../src/memory/recall.js';
+import { asksSomething, withoutRepeats } from '../../src/memory/recall.js';
 import { createStore } from '../../src/store/factory.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { startHarness, system, user, type Harness } from '../support/harness.js';
@@ -65,7 +65,7 @@ describe('recall of archived turns', () => {
   });
 });
 
-describe('terms in nearly every archived message', () => {
+describe("terms in a large share of the session's passages", () => {
   const archive = (count: number) =>
     Array.from({ length: count }, (_, index) => ({
       index,
@@ -97,17 +97,17 @@ describe('terms in nearly every archived message', () => {
       ['7890', 60],
       ['order', 59],
     ]);
-    // Later folds archive messages without "order": its share falls below 90% and it is searched again.
+    // Later messages without "order": its share falls below 40% and it is searched again.
     expect(
       commonTerms(
         [
           ['7890', 60],
           ['order', 59],
         ],
-        [['7890', 100]],
-        100,
+        [['7890', 160]],
+        160,
       ),
-    ).toEqual([['7890', 100]]);
+    ).toEqual([['7890', 160]]);
   });
 
   it('do not count in a search, which still finds the passage the distinctive words point to', async () => {
@@ -257,5 +257,26 @@ describe('recall by embeddings', () => {
       message.content.startsWith('[mnemo recall]'),
     );
     expect(recall.content).toContain('blue flowerpot');
+  });
+});
+
+describe('repeats', () => {
+  const hit = (doc: number, text: string) => ({
+    passage: {
+      doc,
+      index: doc,
+      text,
+      stored: { id: `m${doc}`, tokens: 10, hash: `h${doc}`, at: 0, message: { role: 'user', content: text } },
+    },
+    neighbours: [],
+  });
+
+  it('keep the best of passages that say the same thing, and everything that says something else', () => {
+    const kept = withoutRepeats([
+      hit(9, 'Any news on my refund for order 7890? Please check.'),
+      hit(5, 'Any news on my refund for order 7890? Please check!'),
+      hit(3, 'The courier left the parcel with the neighbour at number 12.'),
+    ]);
+    expect(kept.map((entry) => entry.passage.doc)).toEqual([9, 3]);
   });
 });
