@@ -16,6 +16,7 @@ ENV NODE_ENV=production \
     MNEMO_HOST=0.0.0.0 \
     MNEMO_PORT=8080 \
     MNEMO_STORE=sqlite:///data/mnemo.db \
+    MNEMO_OUTBOX=/data/outbox.db \
     MNEMO_CONFIG=/app/config/mnemo.yaml
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
