@@ -16,7 +16,7 @@ export interface ProviderScript {
   /** The reply to one of mnemo's summary calls (default: the test suite's fakeSummary). */
   summary?: (call: ReceivedCall) => string;
   /** Vectors for /v1/embeddings inputs; without it the endpoint answers 404. */
-  embed?: (texts: string[]) => number[][];
+  embed?: (texts: string[]) => number[][] | Promise<number[][]>;
 }
 
 export class CachingProvider {
@@ -51,7 +51,13 @@ export class CachingProvider {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if ((req.url ?? '').endsWith('/embeddings')) return this.embeddings(body, res);
+        if ((req.url ?? '').endsWith('/embeddings')) {
+          this.embeddings(body, res).catch((error: unknown) => {
+            res.writeHead(500, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ error: { message: String(error), type: 'server_error', param: null, code: null } }));
+          });
+          return;
+        }
         const call = {
           body,
           headers: req.headers,
@@ -84,14 +90,14 @@ export class CachingProvider {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
   }
 
-  private embeddings(body: { input: string | string[]; model: string }, res: import('node:http').ServerResponse): void {
+  private async embeddings(body: { input: string | string[]; model: string }, res: import('node:http').ServerResponse): Promise<void> {
     const inputs = Array.isArray(body.input) ? body.input : [body.input];
     if (!this.script.embed) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'no embeddings here', type: 'invalid_request_error', param: null, code: null } }));
       return;
     }
-    const vectors = this.script.embed(inputs);
+    const vectors = await this.script.embed(inputs);
     const tokens = inputs.reduce((total, text) => total + this.tokens(text).length, 0);
     this.totals.embeddingCalls++;
     this.totals.embeddingInput += tokens;

@@ -207,7 +207,7 @@ const memorySchema = z.strictObject({
           dimensions: z.number().int().positive().default(256),
           /** Bound on the request-path call that embeds the new message. */
           timeout_ms: z.number().int().positive().default(2_000),
-          /** Minimum cosine similarity for a passage to be recalled. */
+          /** method embeddings: minimum cosine similarity for a passage to be recalled (hybrid fuses ranks). */
           min_similarity: z.number().min(-1).max(1).default(0.35),
           /** Passages are embedded once this many messages wait (fewer, larger calls). */
           batch_messages: z.number().int().positive().default(8),

@@ -7,7 +7,7 @@ import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
 import { passagesOf } from './passages.js';
-import { commonTerms, EMPTY_STATS, indexGeneration, indexMessages, statsRecordName, type IndexStats } from './lexical-index.js';
+import { commonTerms, isQuestion, EMPTY_STATS, indexGeneration, indexMessages, statsRecordName, type IndexStats } from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
 import { windowMinTokens, windowStart } from './window.js';
@@ -231,7 +231,12 @@ export class FoldScheduler {
     messages: Indexed[],
     credentials: FoldCredentials,
   ): Promise<{ name: string; inputTokens: number } | undefined> {
-    const passages = messages.flatMap(({ stored, index }) => passagesOf(stored, index));
+    // Questions get no vector, and are left to the lexical index: in embedding space a question
+    // sits nearest other questions (an earlier "what did she paint?" outranks the reply that says
+    // what), and the reply's neighbour brings the question along. (Embedding each passage with the
+    // one before it, so a reply carries what it answers, measured no better on LoCoMo at twice the
+    // embedding tokens.)
+    const passages = messages.flatMap(({ stored, index }) => passagesOf(stored, index)).filter((passage) => !isQuestion(passage.text));
     if (passages.length === 0) return undefined;
     const options = this.deps.memory().recall.embeddings;
     const result = await this.deps.embedder.embed(

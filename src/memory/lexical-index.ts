@@ -108,7 +108,12 @@ export function terms(text: string): string[] {
 const QUESTION_WEIGHT = 0.5;
 
 function informationWeight(text: string): number {
-  return /\?["')\]]*$/.test(text.trimEnd()) ? QUESTION_WEIGHT : 1;
+  return isQuestion(text) ? QUESTION_WEIGHT : 1;
+}
+
+/** A passage that ends in a question mark asks rather than tells. */
+export function isQuestion(text: string): boolean {
+  return /\?["')\]]*$/.test(text.trimEnd());
 }
 
 /** The side record of `term` in index generation `generation`. */

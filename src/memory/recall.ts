@@ -130,13 +130,17 @@ async function searchEmbeddings(
     deps.store.readAux<EmbeddingSegment>(sessionKey, segments),
   ]);
   const target = embedded.vectors[0]!;
+  // Hybrid fuses ranks, and the lexical gate has already decided that the message needs the past:
+  // a similarity floor there only cuts candidates (and depends on the model's scale). Embeddings
+  // alone have no other gate.
+  const floor = config.recall.method === 'embeddings' ? options.min_similarity : -Infinity;
   const scored: Array<{ doc: number; score: number }> = [];
   for (const record of records) {
     if (!record) continue;
     for (const { index: doc, vector } of unpackSegment(record)) {
       if (doc >= belowDoc) continue;
       const score = dot(target, vector);
-      if (score >= options.min_similarity) scored.push({ doc, score });
+      if (score >= floor) scored.push({ doc, score });
     }
   }
   return scored

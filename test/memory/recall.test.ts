@@ -217,6 +217,7 @@ describe('recall by embeddings', () => {
     };
     const filler = ['weather in spring', 'favourite books', 'music for running', 'coffee brewing', 'garden tools', 'board games'];
     await harness.chat('embed-1', { messages: [user('The spare key is hidden under the blue flowerpot by the kitchen door.')] });
+    await (await harness.chat('embed-1', { messages: [user('Could you remind me to water the tomatoes on Sunday?')] })).text();
     for (let turn = 0; turn < 20; turn++) {
       await (
         await harness.chat('embed-1', { messages: [user(`Let us talk about ${filler[turn % filler.length]} for a while, turn ${turn}.`)] })
@@ -241,6 +242,14 @@ describe('recall by embeddings', () => {
       message.content.startsWith('[mnemo recall]'),
     );
     expect(recall.content).toContain('blue flowerpot');
+  });
+
+  it('embeds what was said, not what was asked: a question sits nearest other questions, not its answer', () => {
+    const archived = harness.provider.calls
+      .filter((call) => call.path.endsWith('/embeddings') && call.body.input.length > 1)
+      .flatMap((call) => call.body.input as string[]);
+    expect(archived.some((text) => text.includes('blue flowerpot'))).toBe(true);
+    expect(archived.some((text) => text.includes('water the tomatoes'))).toBe(false);
   });
 
   it('falls back to bm25 when the embeddings call fails', async () => {
