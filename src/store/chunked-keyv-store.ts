@@ -1,4 +1,3 @@
-import type Keyv from 'keyv';
 import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { newEpoch, type ChunkCache } from './chunk-cache.js';
@@ -28,6 +27,20 @@ interface HeadRecord {
 }
 
 type PersistedHead = Omit<HeadRecord, 'tail'> & { tail: Array<EncodedMessage | LegacyMessage> };
+
+/**
+ * What the store needs of a key-value backend: Keyv over Redis, SQLite or
+ * PostgreSQL, or the in-process MemoryBackend. Values are JSON-shaped.
+ */
+export interface KeyValueBackend {
+  get<T>(key: string): Promise<T | undefined>;
+  getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
+  set(key: string, value: unknown): Promise<unknown>;
+  setMany(entries: Array<{ key: string; value: unknown }>): Promise<unknown>;
+  delete(key: string): Promise<boolean>;
+  deleteMany(keys: string[]): Promise<boolean>;
+  disconnect(): Promise<void>;
+}
 
 /** The side record listing every aux name written, so deletion leaves nothing behind. */
 const AUX_INDEX = '_names';
@@ -106,7 +119,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
 
   constructor(
-    private readonly keyv: Keyv,
+    private readonly keyv: KeyValueBackend,
     options: ChunkedStoreOptions,
   ) {
     this.backend = options.backend;

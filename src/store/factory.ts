@@ -1,7 +1,7 @@
-import type { KeyvStoreAdapter } from 'keyv';
 import { ChunkCache, DEFAULT_CHUNK_CACHE_BYTES } from './chunk-cache.js';
+import { MemoryBackend } from './memory-backend.js';
 import { ChunkedKeyvStore, type SharedStoreOptions } from './chunked-keyv-store.js';
-import { NAMESPACE, StoreConfigError, keyvOver, redactUrl } from './keyv.js';
+import { StoreConfigError, redactUrl } from './keyv.js';
 import { redisStore } from './redis-backend.js';
 import { postgresStore, sqliteStore } from './sql-backend.js';
 import { TieredStore, type MoveEvent } from './tiered-store.js';
@@ -94,16 +94,15 @@ export function buildStore(url: string, shared: SharedStoreOptions = {}): Chunke
   }
 }
 
-/** In-process only (tests, trials): Keyv's Map store, scanned directly. */
+/** In-process only (tests, trials, a single instance that may forget on restart): values kept as they are, no JSON. */
 function memoryStore(shared: SharedStoreOptions): ChunkedKeyvStore {
-  const map = new Map<string, unknown>();
-  return new ChunkedKeyvStore(keyvOver(map as unknown as KeyvStoreAdapter), {
+  const backend = new MemoryBackend();
+  return new ChunkedKeyvStore(backend, {
     backend: 'memory',
     networked: false,
     ...shared,
     scan: async function* (prefix) {
-      const full = `${NAMESPACE}:${prefix}`;
-      for (const key of [...map.keys()]) if (key.startsWith(full)) yield key.slice(NAMESPACE.length + 1);
+      yield* backend.keys(prefix);
     },
   });
 }
