@@ -42,8 +42,18 @@ export interface KeyValueBackend {
   disconnect(): Promise<void>;
 }
 
-/** The side record listing every aux name written, so deletion leaves nothing behind. */
+/**
+ * The side records naming every aux record written, so deletion and tier moves leave nothing
+ * behind: a root `{ segments: n }` and segments `_names:1`…`_names:n`, each holding the names one
+ * write added. Registering costs what a write adds, not what the session holds: a single list,
+ * read and rewritten on every write, grew with the session's vocabulary (one posting record per
+ * term) and was a fifth of a turn's CPU. An older store's root is that list; it reads as a segment.
+ */
 const AUX_INDEX = '_names';
+type AuxIndexRoot = { segments: number } | string[];
+
+/** Sessions whose registered aux names this process remembers (it reads them again when it forgets). */
+const KNOWN_AUX_SESSIONS = 1_024;
 
 export interface ChunkedStoreOptions {
   backend: string;
@@ -117,6 +127,8 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly chunkCache?: ChunkCache;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
+  /** Aux names registered per session, as far as this process has written or read them. */
+  private readonly knownAux = new Map<string, { segments: number; names: Set<string>; legacy?: string[] }>();
 
   constructor(
     private readonly keyv: KeyValueBackend,
@@ -208,10 +220,11 @@ export class ChunkedKeyvStore implements MovableStore {
     return this.lock.run(sessionKey, async () => {
       const head = await this.readHead(sessionKey);
       if (!head) return false;
-      const auxNames = (await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? [];
+      this.knownAux.delete(sessionKey);
+      const aux = await this.auxNames(sessionKey);
       const keys = new Set([
         ...this.chunkKeys(sessionKey, head, 0, head.sealed),
-        ...[...auxNames, AUX_INDEX].map((name) => auxKey(sessionKey, name)),
+        ...[...aux.names, ...aux.index].map((name) => auxKey(sessionKey, name)),
       ]);
       // Chunks a crashed fork wrote, and anything else under the session's prefix, go too.
       for await (const key of this.scan(sessionPrefix(sessionKey))) keys.add(key);
@@ -235,9 +248,9 @@ export class ChunkedKeyvStore implements MovableStore {
   async snapshot(sessionKey: string): Promise<SessionSnapshot | undefined> {
     const head = await this.keyv.get<PersistedHead>(headKey(sessionKey));
     if (!head) return undefined;
-    const auxNames = (await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? [];
+    const aux = await this.auxNames(sessionKey);
     const chunkKeys = this.chunkKeys(sessionKey, head, 0, head.sealed);
-    const auxKeys = auxNames.length > 0 ? [...auxNames, AUX_INDEX].map((name) => auxKey(sessionKey, name)) : [];
+    const auxKeys = [...aux.names, ...aux.index].map((name) => auxKey(sessionKey, name));
     const keys = [...chunkKeys, ...auxKeys];
     const values = keys.length > 0 ? await this.keyv.getMany(keys) : [];
     const records: SessionSnapshot['records'] = [];
@@ -256,6 +269,7 @@ export class ChunkedKeyvStore implements MovableStore {
   async restore(sessionKey: string, snapshot: SessionSnapshot, touchedAt?: number): Promise<boolean> {
     const head = touchedAt === undefined ? snapshot.head : { ...(snapshot.head as PersistedHead), t: touchedAt };
     const restore = { headKey: headKey(sessionKey), version: snapshot.version, head, records: snapshot.records };
+    this.knownAux.delete(sessionKey);
     if (this.atomicRestore) return this.atomicRestore(restore);
     return this.lock.run(sessionKey, async () => {
       const current = await this.keyv.get<PersistedHead>(restore.headKey);
@@ -269,6 +283,7 @@ export class ChunkedKeyvStore implements MovableStore {
   async evict(sessionKey: string, snapshot: SessionSnapshot): Promise<boolean> {
     const touched = (snapshot.head as PersistedHead).t ?? -1;
     const evict = { headKey: headKey(sessionKey), version: snapshot.version, touched, keys: snapshot.records.map((record) => record.key) };
+    this.knownAux.delete(sessionKey);
     if (this.atomicEvict) return this.atomicEvict(evict);
     return this.lock.run(sessionKey, async () => {
       const current = await this.keyv.get<PersistedHead>(evict.headKey);
@@ -301,10 +316,23 @@ export class ChunkedKeyvStore implements MovableStore {
     if (entries.length === 0) return;
     // Register names first: a crash after this leaves names without records, never records without names.
     await this.lock.run(`${sessionKey}#aux`, async () => {
-      const known = new Set((await this.keyv.get<string[]>(auxKey(sessionKey, AUX_INDEX))) ?? []);
-      const before = known.size;
-      for (const { name } of entries) known.add(name);
-      if (known.size !== before) await this.keyv.set(auxKey(sessionKey, AUX_INDEX), [...known]);
+      let known = this.knownAux.get(sessionKey);
+      if (!known) {
+        const stored = await this.auxNames(sessionKey);
+        known = { segments: stored.segments, names: new Set(stored.names), legacy: stored.legacy };
+      }
+      this.knownAux.delete(sessionKey); // re-inserted last: the map is kept in least-recently-used order
+      const added = [...new Set(entries.map(({ name }) => name))].filter((name) => !known.names.has(name));
+      if (added.length > 0) {
+        // An older store's single list becomes segment 1 before the first append.
+        if (known.legacy) await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++known.segments}`), known.legacy);
+        await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++known.segments}`), added);
+        await this.keyv.set(auxKey(sessionKey, AUX_INDEX), { segments: known.segments } satisfies AuxIndexRoot);
+        known.legacy = undefined;
+        for (const name of added) known.names.add(name);
+      }
+      this.knownAux.set(sessionKey, known);
+      if (this.knownAux.size > KNOWN_AUX_SESSIONS) this.knownAux.delete(this.knownAux.keys().next().value!);
     });
     await this.keyv.setMany(entries.map(({ name, value }) => ({ key: auxKey(sessionKey, name), value })));
   }
@@ -400,6 +428,17 @@ export class ChunkedKeyvStore implements MovableStore {
     const keys: string[] = [];
     for (let index = from; index < to; index++) keys.push(chunkKey(sessionKey, index, generation(head, index)));
     return keys;
+  }
+
+  /** Every aux name registered for the session, and the names of the index records themselves. */
+  private async auxNames(sessionKey: string): Promise<{ names: string[]; index: string[]; segments: number; legacy?: string[] }> {
+    const root = await this.keyv.get<AuxIndexRoot>(auxKey(sessionKey, AUX_INDEX));
+    if (!root) return { names: [], index: [], segments: 0 };
+    if (Array.isArray(root)) return { names: root, index: [AUX_INDEX], segments: 0, legacy: root };
+    const segmentNames = Array.from({ length: root.segments }, (_, position) => `${AUX_INDEX}:${position + 1}`);
+    const segments = await this.keyv.getMany<string[]>(segmentNames.map((name) => auxKey(sessionKey, name)));
+    // A segment may be missing (a write that failed between segment and root); its names were never relied on.
+    return { names: segments.flatMap((names) => names ?? []), index: [AUX_INDEX, ...segmentNames], segments: root.segments };
   }
 
   private async readHead(sessionKey: string): Promise<HeadRecord | undefined> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/store/memory-backend.js';
+import { ChunkedKeyvStore } from '../../src/store/chunked-keyv-store.js';
 
 describe('the in-process backend', () => {
   it('hands back the value written, without a JSON round trip', async () => {
@@ -32,5 +33,44 @@ describe('the in-process backend', () => {
     expect(await backend.deleteMany(['s:{a}:head', 's:{a}:c:0:0'])).toBe(true);
     expect(await backend.delete('s:{a}:head')).toBe(false);
     expect([...backend.keys('s:')]).toEqual(['s:{b}:head']);
+  });
+});
+
+describe('the register of side records', () => {
+  const store = () => {
+    const backend = new MemoryBackend();
+    return {
+      backend,
+      store: new ChunkedKeyvStore(backend, { backend: 'memory', networked: false, scan: (prefix) => backend.keys(prefix) as never }),
+    };
+  };
+
+  it('appends only the names a write adds, so registering costs what the write adds, not what the session holds', async () => {
+    const { backend, store: sessions } = store();
+    await sessions.writeAux('a', [
+      { name: 'p1:tea', value: 1 },
+      { name: 'p1:cup', value: 2 },
+    ]);
+    await sessions.writeAux('a', [
+      { name: 'p1:tea', value: 3 },
+      { name: 'p1:pot', value: 4 },
+    ]);
+    await sessions.writeAux('a', [{ name: 'p1:cup', value: 5 }]);
+    expect(await backend.get('s:{a}:x:_names')).toEqual({ segments: 2 });
+    expect(await backend.get('s:{a}:x:_names:1')).toEqual(['p1:tea', 'p1:cup']);
+    expect(await backend.get('s:{a}:x:_names:2')).toEqual(['p1:pot']);
+  });
+
+  it("reads an older store's single list, and erases what it names", async () => {
+    const { backend, store: sessions } = store();
+    await sessions.commit('b', 0, { keep: 0, append: [] });
+    await backend.setMany([
+      { key: 's:{b}:x:_names', value: ['p1:old'] },
+      { key: 's:{b}:x:p1:old', value: { df: 1 } },
+    ]);
+    await sessions.writeAux('b', [{ name: 'p1:new', value: { df: 2 } }]);
+    expect(await backend.get('s:{b}:x:_names')).toEqual({ segments: 2 });
+    expect(await sessions.delete('b')).toBe(true);
+    expect([...backend.keys('s:{b}')]).toEqual([]);
   });
 });

@@ -124,6 +124,22 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect(again).toMatchObject({ ok: true, meta: { count: 1 } });
     });
 
+    it('erases every side record with the session, however many writes registered them', async () => {
+      const id = key();
+      await store.commit(id, 0, { keep: 0, append: [message('a')] });
+      const names = Array.from({ length: 60 }, (_, index) => `p1:term${index}`);
+      // Overlapping writes, as index batches touching old and new terms make them.
+      for (let start = 0; start < 60; start += 5) {
+        await store.writeAux(
+          id,
+          names.slice(Math.max(0, start - 5), start + 5).map((name) => ({ name, value: { df: start } })),
+        );
+      }
+      expect((await store.readAux(id, names)).every((value) => value !== undefined)).toBe(true);
+      expect(await store.delete(id)).toBe(true);
+      expect((await store.readAux(id, names)).every((value) => value === undefined)).toBe(true);
+    });
+
     it('reads its own history after being deleted and created again, never the one before', async () => {
       const id = key();
       const before = Array.from({ length: 70 }, (_, index) => message(`old${index}`));
