@@ -49,6 +49,45 @@ function loadEncoding(name: TiktokenEncoding): Tiktoken {
  */
 const SEGMENT = 512;
 
+/**
+ * Counts by word. A cut before a single space between two words is a boundary of the
+ * pre-tokenizer, so a text's count is the sum of its words' counts (" delivery", " order?"), and
+ * words repeat: natural language draws on a vocabulary of tens of thousands of them. Each word's
+ * count is remembered (WORD_LIMIT words, FIFO), so counting a new message is a scan and a few
+ * map lookups, and the BPE runs only for words this process has not seen (a word longer than
+ * WORD_MAX, such as a run without spaces, is counted in segments, as below). Exact, like the rest.
+ */
+const WORD_LIMIT = 100_000;
+const WORD_MAX = 48;
+
+class WordCounts {
+  private readonly words = new Map<string, number>();
+
+  constructor(private readonly encoding: Tiktoken) {}
+
+  count(text: string): number {
+    let tokens = 0;
+    let start = 0;
+    for (let at = 1; at < text.length; at++) {
+      if (text.charCodeAt(at) !== 32 || !isWordStart(text, at)) continue;
+      tokens += this.word(text.slice(start, at));
+      start = at;
+    }
+    return tokens + this.word(text.slice(start));
+  }
+
+  private word(word: string): number {
+    if (word.length > WORD_MAX) return countPieces(this.encoding, word);
+    let tokens = this.words.get(word);
+    if (tokens === undefined) {
+      tokens = this.encoding.encode_ordinary(word).length;
+      if (this.words.size >= WORD_LIMIT) this.words.delete(this.words.keys().next().value!);
+      this.words.set(word, tokens);
+    }
+    return tokens;
+  }
+}
+
 function countPieces(encoding: Tiktoken, text: string): number {
   // encode_ordinary: user text that happens to contain "<|endoftext|>" is text, not a special token.
   if (text.length <= SEGMENT) return encoding.encode_ordinary(text).length;
@@ -80,6 +119,7 @@ function isLowSurrogate(code: number): boolean {
 
 export class TiktokenTokenizer implements Tokenizer {
   private readonly counts = new Map<string, number>();
+  private readonly byWord = new Map<TiktokenEncoding, WordCounts>();
 
   /** Loads the encoding `model` uses now, so the first request does not pay for it. */
   preload(model: string): void {
@@ -92,7 +132,9 @@ export class TiktokenTokenizer implements Tokenizer {
     const key = text.length <= CACHE_MAX_TEXT ? `${encoding}\u0000${text}` : undefined;
     const cached = key === undefined ? undefined : this.counts.get(key);
     if (cached !== undefined) return cached;
-    const tokens = countPieces(loadEncoding(encoding), text);
+    let words = this.byWord.get(encoding);
+    if (!words) this.byWord.set(encoding, (words = new WordCounts(loadEncoding(encoding))));
+    const tokens = words.count(text);
     if (key !== undefined) {
       if (this.counts.size >= CACHE_LIMIT) this.counts.delete(this.counts.keys().next().value!);
       this.counts.set(key, tokens);

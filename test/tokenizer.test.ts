@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { get_encoding } from 'tiktoken';
 import { audioTokens, fileTokens, imageTokens } from '../src/media-tokens.js';
 import { encodingForModel, TiktokenTokenizer } from '../src/tokenizer.js';
 
@@ -18,6 +19,26 @@ describe('tokenizer', () => {
   it('treats special-token text in user content as plain text', () => {
     const tokenizer = new TiktokenTokenizer();
     expect(tokenizer.count('<|endoftext|>', 'gpt-4o')).toBeGreaterThan(1);
+  });
+
+  it('counts word by word exactly as the whole text encodes, in every script and shape', () => {
+    const tokenizer = new TiktokenTokenizer();
+    const texts = [
+      "My order #7890 is stuck, can you help? It's been 3 days — I'd like a refund.",
+      'Ünïcödé wörds, 東京の天気は晴れです, مرحبا بالعالم, emoji 🎉🎉 and numbers 1234567 3.14159',
+      'code: const x = { a: 1, b: [2, 3] };\n\tif (x.a  >  0) return   "yes"  ;\r\n',
+      "  leading and trailing spaces  , double  spaces, a\u00a0nbsp and 's 't 're 've 'll 'd I'M DON'T",
+      Array.from({ length: 200 }, (_, index) => `w${(index * 7919) % 1009}`).join(' '),
+    ];
+    for (const model of ['gpt-4o', 'gpt-4']) {
+      const encoding = get_encoding(encodingForModel(model));
+      for (const text of texts) {
+        // Twice: the second count comes from remembered words.
+        expect(tokenizer.count(text, model)).toBe(encoding.encode_ordinary(text).length);
+        expect(tokenizer.count(`${text} again`, model)).toBe(encoding.encode_ordinary(`${text} again`).length);
+      }
+      encoding.free();
+    }
   });
 
   it('counts long runs without spaces exactly for ordinary text and linearly for the rest', () => {
