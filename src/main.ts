@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { ConfigHolder } from './config/holder.js';
 import { DEFAULT_CONFIG_PATH } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { FoldScheduler, type FoldEvent } from './memory/folds.js';
+import { FoldScheduler, type FoldEvent, type IndexEvent } from './memory/folds.js';
 import { OutboxReplayer } from './memory/outbox-replay.js';
 import { Outbox } from './store/outbox.js';
 import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
@@ -95,6 +95,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
       recordFold(metrics, holder.current(), event);
       options.onFold?.(event);
     },
+    onIndex: (event) => recordIndex(metrics, holder.current(), event),
   });
   const sweeper = new IdleSweeper({ store, logger, now, onExpired: () => metrics.sessionsExpired.inc({ trigger: 'sweep' }) }, () => ({
     retentionMs: holder.current().session.retention_ms,
@@ -194,11 +195,28 @@ function recordFold(metrics: Metrics, config: Config, event: FoldEvent): void {
   const provider = providerName(config.upstream.url);
   const summaryCost = callCost(priceFor(event.model, config.pricing), { input: event.usage.input, output: event.usage.output });
   metrics.side({ model: event.model, provider, purpose: 'summary', ...event.usage, costUsd: summaryCost.prompt + summaryCost.completion });
-  if (event.embeddingTokens > 0) {
-    const model = config.memory.recall.embeddings.model;
-    const embeddingCost = callCost(priceFor(model, config.pricing), { input: event.embeddingTokens, output: 0 });
-    metrics.side({ model, provider, purpose: 'embedding', input: event.embeddingTokens, output: 0, costUsd: embeddingCost.prompt });
-  }
+  recordEmbeddings(metrics, config, event.embeddingTokens);
+}
+
+function recordIndex(metrics: Metrics, config: Config, event: IndexEvent): void {
+  metrics.indexRuns.inc({ outcome: event.outcome });
+  metrics.indexedMessages.inc(event.indexedMessages);
+  recordEmbeddings(metrics, config, event.embeddingTokens);
+}
+
+/** Embedding calls are side spend like summaries: counted in tokens and money. */
+function recordEmbeddings(metrics: Metrics, config: Config, tokens: number): void {
+  if (tokens <= 0) return;
+  const model = config.memory.recall.embeddings.model;
+  const cost = callCost(priceFor(model, config.pricing), { input: tokens, output: 0 });
+  metrics.side({
+    model,
+    provider: providerName(config.upstream.url),
+    purpose: 'embedding',
+    input: tokens,
+    output: 0,
+    costUsd: cost.prompt,
+  });
 }
 
 /** The first turn would otherwise pay ~350 ms loading o200k_base (gpt-4o, gpt-5, o-series and unknown models). */

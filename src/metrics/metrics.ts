@@ -142,6 +142,10 @@ export class Metrics {
   readonly folds = this.counter('mnemo_folds_total', 'Summary folds by outcome: folded, failed, abandoned.', ['outcome']);
   readonly foldDuration = this.histogram('mnemo_fold_duration_seconds', 'Duration of summary folds.', ['outcome'], OPERATION_BUCKETS);
   readonly foldedMessages = this.counter('mnemo_folded_messages_total', 'Messages folded into summaries.', []);
+  readonly indexRuns = this.counter('mnemo_index_runs_total', 'Background runs adding committed messages to the recall index.', [
+    'outcome',
+  ]);
+  readonly indexedMessages = this.counter('mnemo_indexed_messages_total', 'Messages added to the recall index.', []);
   readonly factsExtracted = this.counter('mnemo_facts_extracted_total', 'Facts extracted from turns.', []);
   readonly outboxWrites = this.counter(
     'mnemo_outbox_writes_total',

@@ -252,6 +252,13 @@ describe('recall by embeddings', () => {
     expect(archived.some((text) => text.includes('water the tomatoes'))).toBe(false);
   });
 
+  it('counts index runs and the embedding tokens they spend in /metrics', async () => {
+    const text = await (await fetch(`${harness.mnemo.url}/metrics`)).text();
+    expect(Number(/^mnemo_index_runs_total\{outcome="indexed"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^mnemo_indexed_messages_total (\d+)/m.exec(text)?.[1])).toBeGreaterThan(20);
+    expect(Number(/^mnemo_side_tokens_total\{[^}]*purpose="embedding"[^}]*\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
+  });
+
   it('falls back to bm25 when the embeddings call fails', async () => {
     const { json } = await import('../support/fake-provider.js');
     // The next scripted reply answers the request-path embeddings call with a 500.

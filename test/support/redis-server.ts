@@ -7,6 +7,8 @@ import { join } from 'node:path';
 export interface RedisProcess {
   url: string;
   port: number;
+  /** The server's process id (benchmarks read its CPU time). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   /** Kills the server at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
@@ -43,6 +45,9 @@ export async function startRedis(options: { durable?: boolean } = {}): Promise<R
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child.pid;
+    },
     stop: async () => {
       await stopWith('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
