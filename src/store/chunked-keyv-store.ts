@@ -2,6 +2,7 @@ import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { newEpoch, type ChunkCache } from './chunk-cache.js';
 import { KeyLock } from './key-lock.js';
+import { deepFreeze } from './memory-backend.js';
 import { decodeList, encodeList, type EncodedMessage, type LegacyMessage } from './message-codec.js';
 import type { CommitResult, MovableStore, SessionMeta, SessionSnapshot, TranscriptChange } from './types.js';
 
@@ -127,6 +128,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly chunkCache?: ChunkCache;
   // The head a meta was read from, so a range read costs no second head read.
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
+  private readonly decodedHeads = new WeakMap<PersistedHead, HeadRecord>();
   /** Aux names registered per session, as far as this process has written or read them. */
   private readonly knownAux = new Map<string, { segments: number; names: Set<string>; legacy?: string[] }>();
 
@@ -443,7 +445,14 @@ export class ChunkedKeyvStore implements MovableStore {
 
   private async readHead(sessionKey: string): Promise<HeadRecord | undefined> {
     const head = await this.keyv.get<PersistedHead>(headKey(sessionKey));
-    return head ? { ...head, tail: decodeList(head.tail) } : undefined;
+    if (!head) return undefined;
+    const known = this.decodedHeads.get(head);
+    if (known) return known;
+    const decoded = { ...head, tail: decodeList(head.tail) };
+    // A frozen record is the stored value itself (the in-process backend): the same object comes
+    // back until the next write, so it is decoded once per version, and frozen like the record.
+    if (Object.isFrozen(head)) this.decodedHeads.set(head, deepFreeze(decoded));
+    return decoded;
   }
 }
 

@@ -21,11 +21,11 @@ export class MemoryBackend implements KeyValueBackend {
   }
 
   async set(key: string, value: unknown): Promise<void> {
-    this.records.set(key, frozen(value));
+    this.records.set(key, deepFreeze(value));
   }
 
   async setMany(entries: Array<{ key: string; value: unknown }>): Promise<void> {
-    for (const { key, value } of entries) this.records.set(key, frozen(value));
+    for (const { key, value } of entries) this.records.set(key, deepFreeze(value));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -47,9 +47,17 @@ export class MemoryBackend implements KeyValueBackend {
 }
 
 /** Freezes `value` and everything it holds; already-frozen parts (shared with an earlier record) are skipped. */
-function frozen<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
   Object.freeze(value);
-  for (const child of Object.values(value)) frozen(child);
+  // Posting lists are long arrays of numbers: visit only what can be frozen, allocate nothing.
+  if (Array.isArray(value)) {
+    for (const child of value) if (typeof child === 'object' && child !== null) deepFreeze(child);
+  } else {
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) deepFreeze(child);
+    }
+  }
   return value;
 }
