@@ -14,6 +14,9 @@ import { uniqueMessage } from './texts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const STORE = process.env.BENCH_STORE ?? 'memory://';
+// BENCH_SESSIONS=32 BENCH_TURNS=1000 profiles long sessions.
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 200);
+const TURNS = Number(process.env.BENCH_TURNS ?? 25);
 const dir = join(import.meta.dirname, 'profiles');
 mkdirSync(dir, { recursive: true });
 
@@ -42,9 +45,9 @@ const port = await new Promise<number>((resolve) =>
 const url = `http://127.0.0.1:${port}`;
 const body = (content: string) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
 
-const sessions = Array.from({ length: 200 }, (_, index) => `p-${index}`);
+const sessions = Array.from({ length: SESSIONS }, (_, index) => `p-${index}`);
 for (const id of sessions) {
-  for (let turn = 0; turn < 25; turn++) {
+  for (let turn = 0; turn < TURNS; turn++) {
     const response = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', 'x-session-id': id },
@@ -129,7 +132,7 @@ const top = (map: Map<string, number>, count: number) =>
 const lines = [
   '# npm run bench:profile — where a memory-on turn spends its CPU',
   '',
-  `Machine: ${machine()}. mnemo with the memory store, 200 sessions of 25 turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms. The profile covers the whole process (start and the fill phase included). Generated ${new Date().toISOString()}.`,
+  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms. The profile covers the whole process (start and the fill phase included). Generated ${new Date().toISOString()}.`,
   '',
   '## Self time by file',
   '',

@@ -222,6 +222,8 @@ async function main() {
     for (const concurrency of CONCURRENCY) {
       const result = await load(server, concurrency, options.sessions, SECONDS, options.sidePid);
       const alone = concurrency === 1 ? (await sequential(server, 300, { sessions: options.sessions })).total : undefined;
+      if (result.errors > 0)
+        throw new Error(`${name} c=${concurrency}: ${result.errors} requests failed; a row with errors measures nothing`);
       rows.push({ name, concurrency, load: result, alone });
       console.log(
         `${name} c=${concurrency}: ${result.rps.toFixed(0)} req/s, CPU ${ms(result.cpu)} ms/request, errors ${result.errors}${alone === undefined ? '' : `, alone p50 ${ms(alone)} ms`}`,
@@ -246,7 +248,7 @@ async function main() {
   for (const [label, url, sidePid] of stores) {
     const mnemo = await serve('bench/mnemo-server.ts', [`${provider.url}/v1`, url]);
     if (label === 'memory store') await measure('mnemo, no session', mnemo);
-    const sessions = await fill(mnemo.url, `s-${label}`, SHORT.sessions, SHORT.turns);
+    const sessions = await fill(mnemo.url, `s-${label.replace(/\W/g, '')}`, SHORT.sessions, SHORT.turns);
     await settle(mnemo.url);
     await measure(`mnemo, memory on, ${label}, ${SHORT.turns}-turn sessions`, mnemo, { sessions, sidePid });
     if (label === 'memory store') {
