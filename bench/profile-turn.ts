@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
-import { machine } from './machine.js';
+import { machine, processCpuMs } from './machine.js';
 import { uniqueMessage } from './texts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -57,6 +57,7 @@ for (const id of sessions) {
   }
 }
 let next = 0;
+const cpuBefore = processCpuMs(child.pid!);
 const result = await autocannon({
   url: `${url}/v1/chat/completions`,
   method: 'POST',
@@ -74,7 +75,8 @@ const result = await autocannon({
     },
   ],
 });
-console.log(`${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms`);
+const cpuPerRequest = (processCpuMs(child.pid!) - cpuBefore) / Math.max(1, result.requests.total);
+console.log(`${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo CPU ${cpuPerRequest.toFixed(3)} ms/request`);
 const exited = new Promise((resolve) => child.once('exit', resolve));
 child.kill('SIGTERM');
 await exited;
@@ -132,7 +134,7 @@ const top = (map: Map<string, number>, count: number) =>
 const lines = [
   '# npm run bench:profile — where a memory-on turn spends its CPU',
   '',
-  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms. The profile covers the whole process (start and the fill phase included). Generated ${new Date().toISOString()}.`,
+  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo's own CPU ${cpuPerRequest.toFixed(3)} ms per request under that load. The profile covers the whole process (start and the fill phase included). Generated ${new Date().toISOString()}.`,
   '',
   '## Self time by file',
   '',

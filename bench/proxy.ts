@@ -9,7 +9,7 @@
  * session. Writes bench/RESULTS.md. BENCH_SECONDS shortens or lengthens runs.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -17,7 +17,7 @@ import { request } from 'undici';
 import { freePort, startRedis } from '../test/support/redis-server.js';
 import { messageHash, newMessageId } from '../src/memory/messages.js';
 import { createStore } from '../src/store/factory.js';
-import { machine } from './machine.js';
+import { machine, processCpuMs } from './machine.js';
 import { portkeyHeaders, portkeyScript } from './portkey.js';
 import { uniqueMessage } from './texts.js';
 
@@ -28,13 +28,7 @@ const SHORT = { sessions: 200, turns: 40 };
 const LONG = { sessions: 32, turns: 1_000 };
 const children: ChildProcess[] = [];
 
-/** CPU time (user + system, ms) a process has used so far, from /proc. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-  return (ticks * 1000) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const cpuMs = processCpuMs;
 
 interface Server {
   url: string;

@@ -3,7 +3,7 @@ import { REPLY_PRIMING } from '../tokenizer.js';
 import { renderFacts } from './facts.js';
 import { CONTEXT_HEADER, dataLine, MEMORY_HEADER, quotedBlock, RECALL_HEADER } from './framing.js';
 import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
-import { indexedText } from './passages.js';
+import { passageTokens } from './passages.js';
 import type { RecalledPassage, Recollection } from './recall.js';
 import { applyRules, type WindowEntry } from './rules/index.js';
 import type { SessionMemory } from './state.js';
@@ -235,19 +235,6 @@ function recallMessage(recalled: Recollection[], budget: number, input: Assembly
   const ordered = [...lines].sort((a, b) => a[0] - b[0]).map(([, line]) => line);
   const message: ChatMessage = { role: 'system', content: [RECALL_HEADER, ...ordered].join('\n') };
   return { ...entry(message, used, 'recall'), lines: lines.size };
-}
-
-// "[2023-05-08 13:56] assistant: " and the line break: 12 tokens at most in o200k and cl100k.
-const LINE_FRAMING = 12;
-
-/**
- * A recalled line's tokens, derived from its message's stored count by the passage's share of the
- * message's text (10% over, to stay on the safe side of the budget) rather than by tokenizing it:
- * recalled lines differ from turn to turn, and tokenizing them cost a fifth of a turn's CPU.
- */
-function passageTokens(passage: RecalledPassage): number {
-  const share = passage.text.length / Math.max(1, indexedText(passage.stored).length);
-  return Math.ceil(Math.min(1, share) * passage.stored.tokens * 1.1) + LINE_FRAMING;
 }
 
 function formatTime(at: number): string {

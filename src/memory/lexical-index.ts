@@ -11,13 +11,63 @@ import type { SessionMemory } from './state.js';
  * after it is committed (see background.ts), independent of summaries.
  *
  * A term's record holds its document frequency and its most recent postings,
- * flat (doc, tf, length, doc, tf, length, …). The list is capped so a query's
- * cost does not grow with the archive: a term in thousands of passages says
- * little (low idf), and the newest mentions of it are the ones worth recalling.
+ * packed (see Postings). The list is capped so a query's cost does not grow
+ * with the archive: a term in thousands of passages says little (low idf), and
+ * the newest mentions of it are the ones worth recalling.
  */
 export interface TermRecord {
   df: number;
-  postings: number[];
+  /** Packed postings; older records hold a flat array (doc, tf, length, doc, …), read as well. */
+  postings: string | number[];
+}
+
+/**
+ * A posting list as stored: 12 bytes a posting (doc int32, tf float32, length int32, little
+ * endian), base64 — exactly 16 characters each, so appending is string concatenation and capping
+ * is a slice. An index run used to rewrite every touched term's list as an array of numbers,
+ * which every backend then walked and serialized number by number: the largest cost of a long
+ * session's turn.
+ */
+const POSTING_BYTES = 12;
+const POSTING_CHARS = 16;
+
+export function packPostings(flat: number[]): string {
+  const bytes = Buffer.alloc((flat.length / 3) * POSTING_BYTES);
+  for (let at = 0, offset = 0; at < flat.length; at += 3, offset += POSTING_BYTES) {
+    bytes.writeInt32LE(flat[at]!, offset);
+    bytes.writeFloatLE(flat[at + 1]!, offset + 4);
+    bytes.writeInt32LE(flat[at + 2]!, offset + 8);
+  }
+  return bytes.toString('base64');
+}
+
+/** The postings of a record, either format: count, and doc/tf/length by position. */
+export class PostingList {
+  readonly count: number;
+  private readonly bytes?: Buffer;
+  private readonly flat?: number[];
+
+  constructor(postings: string | number[]) {
+    if (Array.isArray(postings)) this.flat = postings;
+    else this.bytes = Buffer.from(postings, 'base64');
+    this.count = this.flat ? this.flat.length / 3 : this.bytes!.length / POSTING_BYTES;
+  }
+
+  doc(i: number): number {
+    return this.flat ? this.flat[i * 3]! : this.bytes!.readInt32LE(i * POSTING_BYTES);
+  }
+
+  tf(i: number): number {
+    return this.flat ? this.flat[i * 3 + 1]! : this.bytes!.readFloatLE(i * POSTING_BYTES + 4);
+  }
+
+  length(i: number): number {
+    return this.flat ? this.flat[i * 3 + 2]! : this.bytes!.readInt32LE(i * POSTING_BYTES + 8);
+  }
+}
+
+function packed(postings: string | number[]): string {
+  return typeof postings === 'string' ? postings : packPostings(postings);
 }
 
 /** The index's statistics and progress: one side record per generation, read with a query's term records. */
@@ -156,16 +206,29 @@ export async function indexMessages(
   const names = [...additions.keys()].map((term) => termRecordName(generation, term));
   const existing = await store.readAux<TermRecord>(sessionKey, names);
   const frequencies: Array<[string, number]> = [];
+  const [low, high] = [Math.min(...reindexed), Math.max(...reindexed)];
   const entries = [...additions].map(([term, added], position) => {
-    const previous = existing[position]?.postings ?? [];
-    // A retried index run re-adds its passages: their earlier postings go first.
-    const kept: number[] = [];
-    for (let at = 0; at < previous.length; at += 3) {
-      if (!reindexed.has(previous[at]!)) kept.push(previous[at]!, previous[at + 1]!, previous[at + 2]!);
+    let previous = packed(existing[position]?.postings ?? '');
+    let removed = 0;
+    // A retried index run re-adds its passages: their earlier postings go first. Rare, so the
+    // list is unpacked only when it holds one (a range test first; the set only inside the range).
+    const list = new PostingList(previous);
+    for (let i = 0; i < list.count; i++) {
+      const doc = list.doc(i);
+      if (doc < low || doc > high || !reindexed.has(doc)) continue;
+      const kept: number[] = [];
+      for (let j = 0; j < list.count; j++) {
+        if (reindexed.has(list.doc(j))) removed++;
+        else kept.push(list.doc(j), list.tf(j), list.length(j));
+      }
+      previous = packPostings(kept);
+      break;
     }
-    const df = (existing[position]?.df ?? 0) - (previous.length - kept.length) / 3 + added.length / 3;
+    const df = (existing[position]?.df ?? 0) - removed + added.length / 3;
     frequencies.push([term, df]);
-    return { name: names[position]!, value: { df, postings: [...kept, ...added].slice(-MAX_POSTINGS * 3) } satisfies TermRecord };
+    const merged = previous + packPostings(added);
+    const postings = merged.length > MAX_POSTINGS * POSTING_CHARS ? merged.slice(-MAX_POSTINGS * POSTING_CHARS) : merged;
+    return { name: names[position]!, value: { df, postings } satisfies TermRecord };
   });
   await store.writeAux(sessionKey, entries);
   return { docs, length, frequencies };
@@ -227,12 +290,12 @@ export async function searchPassages(
     if (!record || skip.has(queryTerms[position]!)) return;
     const idf = Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5));
     ideal += idf;
-    const postings = record.postings;
-    for (let at = 0; at < postings.length; at += 3) {
-      const doc = postings[at]!;
+    const postings = new PostingList(record.postings);
+    for (let i = 0; i < postings.count; i++) {
+      const doc = postings.doc(i);
       if (doc >= belowDoc) continue;
-      const tf = postings[at + 1]!;
-      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings[at + 2]!) / averageLength));
+      const tf = postings.tf(i);
+      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings.length(i)) / averageLength));
       scores.set(doc, (scores.get(doc) ?? 0) + score);
     }
   });

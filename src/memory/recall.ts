@@ -4,7 +4,7 @@ import type { SessionMeta, SessionStore } from '../store/types.js';
 import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
 import { indexGeneration, searchPassages, terms } from './lexical-index.js';
 import type { StoredMessage } from './messages.js';
-import { MAX_PASSAGES, messageOf, passagesOf } from './passages.js';
+import { MAX_PASSAGES, messageOf, passageTokens, passagesOf } from './passages.js';
 
 /** A passage of an earlier message, ready to show: its text, and the message it came from (role, time). */
 export interface RecalledPassage {
@@ -71,7 +71,7 @@ export async function recallPassages(
     else if (meaning) ranked = fuse([words, meaning]).slice(0, words.length);
   }
   if (ranked.length === 0) return [];
-  return withoutRepeats(await withNeighbours(deps.store, sessionKey, meta, ranked, options.neighbours, belowIndex));
+  return recollect(deps.store, sessionKey, meta, ranked, { reach: options.neighbours, belowIndex, budget: options.max_tokens });
 }
 
 /** Passages at least this alike (Jaccard similarity of their terms) say the same thing. */
@@ -82,21 +82,42 @@ const REPEAT_SIMILARITY = 0.8;
  * reply) are dropped, with their neighbours: the budget goes to what is new. Without this a chat
  * of similar turns filled the whole recall budget with copies on every turn.
  */
-export function withoutRepeats(recollections: Recollection[]): Recollection[] {
-  const kept: Array<{ recollection: Recollection; terms: Set<string> }> = [];
+export function withoutRepeats<T extends { passage: RecalledPassage }>(recollections: T[], budget = Infinity): T[] {
+  const kept: Array<{ recollection: T; terms: Set<string> }> = [];
+  let tokens = 0;
   for (const recollection of recollections) {
-    const words = new Set(terms(recollection.passage.text));
-    if (kept.some((other) => similarity(words, other.terms) >= REPEAT_SIMILARITY)) continue;
+    // The prompt shows hits best first while they fit: once the kept ones fill the budget, the
+    // rest would not be shown, and comparing them is work for nothing.
+    if (tokens >= budget) break;
+    const words = termSet(recollection.passage.text);
+    if (kept.some((other) => alike(words, other.terms))) continue;
     kept.push({ recollection, terms: words });
+    tokens += passageTokens(recollection.passage);
   }
   return kept.map((entry) => entry.recollection);
 }
 
-function similarity(a: Set<string>, b: Set<string>): number {
-  if (a.size === 0 && b.size === 0) return 1;
+/** Jaccard similarity ≥ REPEAT_SIMILARITY. It is at most the smaller set's size over the larger's, which rules out most pairs unread. */
+function alike(a: Set<string>, b: Set<string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  if (large.size === 0) return true;
+  if (small.size < REPEAT_SIMILARITY * large.size) return false;
   let shared = 0;
-  for (const term of a) if (b.has(term)) shared++;
-  return shared / (a.size + b.size - shared);
+  for (const term of small) if (large.has(term)) shared++;
+  return shared / (small.size + large.size - shared) >= REPEAT_SIMILARITY;
+}
+
+// A long session recalls the same passages turn after turn: their term sets are kept (LRU).
+const TERM_SETS_LIMIT = 4_096;
+const termSets = new Map<string, Set<string>>();
+
+function termSet(text: string): Set<string> {
+  let set = termSets.get(text);
+  if (set) termSets.delete(text);
+  else set = new Set(terms(text));
+  termSets.set(text, set);
+  if (termSets.size > TERM_SETS_LIMIT) termSets.delete(termSets.keys().next().value!);
+  return set;
 }
 
 /**
@@ -149,43 +170,51 @@ async function searchEmbeddings(
     .map((hit) => hit.doc);
 }
 
-/** The ranked passages' text, each with up to `reach` passages either side (within messages before `belowIndex`). */
-async function withNeighbours(
+/**
+ * The ranked passages' text, without repeats and only as many as the budget can show, each with
+ * up to `reach` passages either side (within messages before `belowIndex`, and at most one
+ * message away). The hits' messages are read first and the neighbours' only for the hits kept: a
+ * long session's turn used to read, cut and compare three times the passages it could show.
+ */
+async function recollect(
   store: SessionStore,
   sessionKey: string,
   meta: SessionMeta,
   ranked: number[],
-  reach: number,
-  belowIndex: number,
+  options: { reach: number; belowIndex: number; budget: number },
 ): Promise<Recollection[]> {
-  const wanted = new Set<number>();
+  const loaded = new Map<number, StoredMessage | undefined>();
+  const load = async (indices: Iterable<number>) => {
+    const wanted = [...new Set(indices)]
+      .filter((index) => index >= 0 && index < options.belowIndex && !loaded.has(index))
+      .sort((a, b) => a - b);
+    if (wanted.length === 0) return;
+    const messages = await store.readMessagesAt(sessionKey, meta, wanted);
+    wanted.forEach((index, position) => loaded.set(index, messages[position]));
+  };
+  const passagesAt = (index: number): RecalledPassage[] => {
+    const stored = loaded.get(index);
+    return stored ? passagesOf(stored, index).map((passage) => ({ ...passage, stored })) : [];
+  };
+  await load(ranked.map(messageOf));
+  const hits: Array<{ passage: RecalledPassage }> = [];
   for (const doc of ranked) {
     const index = messageOf(doc);
-    for (let offset = -Math.min(reach, 1); offset <= Math.min(reach, 1); offset++) {
-      if (index + offset >= 0 && index + offset < belowIndex) wanted.add(index + offset);
-    }
+    const passage = passagesAt(index).find((candidate) => candidate.doc === doc);
+    // Indexed text that has since changed (a fork being re-indexed) has no passage any more.
+    if (passage) hits.push({ passage });
   }
-  const indices = [...wanted].sort((a, b) => a - b);
-  const messages = await store.readMessagesAt(sessionKey, meta, indices);
-  // Every passage of the loaded messages, in transcript order.
-  const passages: RecalledPassage[] = [];
-  indices.forEach((index, position) => {
-    const stored = messages[position];
-    if (stored) for (const passage of passagesOf(stored, index)) passages.push({ ...passage, stored });
-  });
-  const at = new Map(passages.map((passage, position) => [passage.doc, position]));
-  const out: Recollection[] = [];
-  for (const doc of ranked) {
-    const position = at.get(doc);
-    if (position === undefined) continue; // indexed text that has since changed (a fork being re-indexed)
-    const passage = passages[position]!;
+  const kept = withoutRepeats(hits, options.budget);
+  const reach = Math.min(options.reach, 1) > 0 ? options.reach : 0;
+  if (reach > 0) await load(kept.flatMap(({ passage }) => [passage.index - 1, passage.index + 1]));
+  return kept.map(({ passage }) => {
+    // The hit's message and the ones either side, in transcript order.
+    const around = [passage.index - 1, passage.index, passage.index + 1].flatMap(passagesAt);
+    const position = around.findIndex((candidate) => candidate.doc === passage.doc);
     const neighbours: RecalledPassage[] = [];
     for (let step = 1; step <= reach; step++) {
-      for (const near of [passages[position - step], passages[position + step]]) {
-        if (near && Math.abs(near.index - passage.index) <= 1) neighbours.push(near);
-      }
+      for (const near of [around[position - step], around[position + step]]) if (near) neighbours.push(near);
     }
-    out.push({ passage, neighbours });
-  }
-  return out;
+    return { passage, neighbours };
+  });
 }

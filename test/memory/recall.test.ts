@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commonTerms, EMPTY_STATS, indexMessages, searchPassages, terms } from '../../src/memory/lexical-index.js';
+import {
+  commonTerms,
+  EMPTY_STATS,
+  indexMessages,
+  packPostings,
+  PostingList,
+  searchPassages,
+  terms,
+  type TermRecord,
+} from '../../src/memory/lexical-index.js';
 import { docOf } from '../../src/memory/passages.js';
 import { asksSomething, withoutRepeats } from '../../src/memory/recall.js';
 import { createStore } from '../../src/store/factory.js';
@@ -163,6 +172,50 @@ describe('passages', () => {
     await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs: stats.docs, length: stats.length, indexedUpTo: 6 } }]);
     const { hits } = await searchPassages(store, 's', 1, 'where did the parcel go?', { limit: 5, belowIndex: 5, minCoverage: 0 });
     expect(hits.map((hit) => hit.doc)).toEqual([docOf(0, 0)]);
+    await store.close();
+  });
+});
+
+describe('posting lists', () => {
+  const message = (index: number, content: string) => ({
+    index,
+    stored: { id: `m${index}`, tokens: 9, hash: `h${index}`, at: index, message: { role: 'user', content } },
+  });
+  const search = async (store: Awaited<ReturnType<typeof createStore>>, docs: number, indexedUpTo: number, query: string) => {
+    await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs, length: docs * 5, indexedUpTo } }]);
+    return (await searchPassages(store, 's', 1, query, { limit: 10, belowIndex: indexedUpTo, minCoverage: 0 })).hits.map((hit) => hit.doc);
+  };
+
+  it('pack doc, weight and length into 16 base64 characters a posting, and read back what was packed', () => {
+    const packed = packPostings([7, 0.5, 12, 4_000_000, 2, 31]);
+    expect(packed).toHaveLength(32);
+    const list = new PostingList(packed);
+    expect([list.count, list.doc(0), list.tf(0), list.length(0), list.doc(1), list.tf(1), list.length(1)]).toEqual([
+      2, 7, 0.5, 12, 4_000_000, 2, 31,
+    ]);
+  });
+
+  it('append as a run indexes more messages, and a retried run replaces its own earlier postings', async () => {
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    await indexMessages(store, 's', 1, [message(0, 'the parcel left Lyon on Monday')]);
+    await indexMessages(store, 's', 1, [message(1, 'the parcel reached Paris on Tuesday')]);
+    // The same run again (its stats were never written): no second posting for message 1.
+    await indexMessages(store, 's', 1, [message(1, 'the parcel reached Paris on Tuesday')]);
+    const [record] = await store.readAux<TermRecord>('s', ['p1:parcel']);
+    expect(record!.df).toBe(2);
+    expect(new PostingList(record!.postings).count).toBe(2);
+    expect(await search(store, 2, 2, 'where is the parcel?')).toEqual([docOf(1, 0), docOf(0, 0)]);
+    await store.close();
+  });
+
+  it('of an older mnemo (flat arrays of numbers) are read, and packed at their next update', async () => {
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    await store.writeAux('s', [{ name: 'p1:lyon', value: { df: 1, postings: [docOf(0, 0), 1, 5] } }]);
+    expect(await search(store, 1, 1, 'Lyon?')).toEqual([docOf(0, 0)]);
+    await indexMessages(store, 's', 1, [message(1, 'back in Lyon again')]);
+    const [record] = await store.readAux<TermRecord>('s', ['p1:lyon']);
+    expect(typeof record!.postings).toBe('string');
+    expect(await search(store, 2, 2, 'Lyon?')).toEqual([docOf(0, 0), docOf(1, 0)].sort((a, b) => b - a));
     await store.close();
   });
 });
