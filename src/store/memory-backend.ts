@@ -10,31 +10,44 @@ import type { KeyValueBackend } from './chunked-keyv-store.js';
  * for each write; nothing written is changed afterwards.)
  */
 export class MemoryBackend implements KeyValueBackend {
-  private readonly records = new Map<string, unknown>();
+  /**
+   * Records by the key's hash tag ("s:{tenant:session}"), then by the rest: a session's records
+   * sit in a small map of their own. One map of every record was slow to probe once it held a
+   * few hundred thousand (about 1 µs a key, against 0.3 µs; a turn reads a hundred postings).
+   */
+  private readonly groups = new Map<string, Map<string, unknown>>();
 
   async get<T>(key: string): Promise<T | undefined> {
-    return this.records.get(key) as T | undefined;
+    const [group, rest] = split(key);
+    return this.groups.get(group)?.get(rest) as T | undefined;
   }
 
   async getMany<T>(keys: string[]): Promise<Array<T | undefined>> {
-    return keys.map((key) => this.records.get(key) as T | undefined);
+    return keys.map((key) => {
+      const [group, rest] = split(key);
+      return this.groups.get(group)?.get(rest) as T | undefined;
+    });
   }
 
   async set(key: string, value: unknown): Promise<void> {
-    this.records.set(key, deepFreeze(value));
+    this.put(key, deepFreeze(value));
   }
 
   async setMany(entries: Array<{ key: string; value: unknown }>): Promise<void> {
-    for (const { key, value } of entries) this.records.set(key, deepFreeze(value));
+    for (const { key, value } of entries) this.put(key, deepFreeze(value));
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.records.delete(key);
+    const [group, rest] = split(key);
+    const records = this.groups.get(group);
+    if (!records?.delete(rest)) return false;
+    if (records.size === 0) this.groups.delete(group);
+    return true;
   }
 
   async deleteMany(keys: string[]): Promise<boolean> {
     let any = false;
-    for (const key of keys) any = this.records.delete(key) || any;
+    for (const key of keys) any = (await this.delete(key)) || any;
     return any;
   }
 
@@ -42,8 +55,25 @@ export class MemoryBackend implements KeyValueBackend {
 
   /** Keys starting with `prefix`, for the store's scans. */
   *keys(prefix: string): Iterable<string> {
-    for (const key of [...this.records.keys()]) if (key.startsWith(prefix)) yield key;
+    for (const [group, records] of [...this.groups]) {
+      // A group's keys share its tag: skip groups that cannot hold a match.
+      if (!group.startsWith(prefix.slice(0, group.length))) continue;
+      for (const rest of [...records.keys()]) if ((group + rest).startsWith(prefix)) yield group + rest;
+    }
   }
+
+  private put(key: string, value: unknown): void {
+    const [group, rest] = split(key);
+    let records = this.groups.get(group);
+    if (!records) this.groups.set(group, (records = new Map()));
+    records.set(rest, value);
+  }
+}
+
+/** "s:{t:s1}:x:p1:tea" → ["s:{t:s1}", ":x:p1:tea"]; a key without a tag is its own group's "". */
+function split(key: string): [string, string] {
+  const close = key.indexOf('}');
+  return close < 0 ? [key, ''] : [key.slice(0, close + 1), key.slice(close + 1)];
 }
 
 /** Freezes `value` and everything it holds; already-frozen parts (shared with an earlier record) are skipped. */
