@@ -42,17 +42,22 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   /** Runs one statement (prepared once per SQL text) and returns its rows, if it returns any. */
   query(sql: string, params: unknown[] = []): Row[] {
     if (this.lost) throw this.lost;
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
+    const statement = this.statement(sql);
     if (statement.reader) return statement.all(...params) as Row[];
     // A write into a file deleted under us would vanish at the next start: refuse it instead.
     this.checkFile();
     if (this.lost) throw this.lost;
     statement.run(...params);
     return [];
+  }
+
+  private statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /**
@@ -95,10 +100,12 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   }
 
   async setMany(entries: Array<{ key: string; value: unknown }>): Promise<void> {
+    // One file check for the whole transaction (a check per row was a stat() per posting written).
     this.checkFile();
     if (this.lost) throw this.lost;
+    const upsert = this.statement(UPSERT);
     this.db.transaction(() => {
-      for (const { key, value } of entries) this.query(UPSERT, [key, value]);
+      for (const { key, value } of entries) upsert.run(key, value);
     })();
   }
 
