@@ -48,7 +48,9 @@ export interface KeyValueBackend {
  * behind: a root `{ segments: n }` and segments `_names:1`…`_names:n`, each holding the names one
  * write added. Registering costs what a write adds, not what the session holds: a single list,
  * read and rewritten on every write, grew with the session's vocabulary (one posting record per
- * term) and was a fifth of a turn's CPU. An older store's root is that list; it reads as a segment.
+ * term) and was a fifth of a turn's CPU. The names a session has registered are remembered in
+ * process (so a write that adds none reads nothing); the segment count is always read afresh. An
+ * older store's root is that single list; it reads as a segment.
  */
 const AUX_INDEX = '_names';
 type AuxIndexRoot = { segments: number } | string[];
@@ -130,7 +132,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
   private readonly decodedHeads = new WeakMap<PersistedHead, HeadRecord>();
   /** Aux names registered per session, as far as this process has written or read them. */
-  private readonly knownAux = new Map<string, { segments: number; names: Set<string>; legacy?: string[] }>();
+  private readonly knownAux = new Map<string, { names: Set<string> }>();
 
   constructor(
     private readonly keyv: KeyValueBackend,
@@ -319,18 +321,18 @@ export class ChunkedKeyvStore implements MovableStore {
     // Register names first: a crash after this leaves names without records, never records without names.
     await this.lock.run(`${sessionKey}#aux`, async () => {
       let known = this.knownAux.get(sessionKey);
-      if (!known) {
-        const stored = await this.auxNames(sessionKey);
-        known = { segments: stored.segments, names: new Set(stored.names), legacy: stored.legacy };
-      }
+      if (!known) known = { names: new Set((await this.auxNames(sessionKey)).names) };
       this.knownAux.delete(sessionKey); // re-inserted last: the map is kept in least-recently-used order
       const added = [...new Set(entries.map(({ name }) => name))].filter((name) => !known.names.has(name));
       if (added.length > 0) {
+        // The segment count is read afresh, never remembered: another instance may have appended
+        // since, and a remembered count would overwrite its segment.
+        const root = await this.keyv.get<AuxIndexRoot>(auxKey(sessionKey, AUX_INDEX));
+        let segments = root && !Array.isArray(root) ? root.segments : 0;
         // An older store's single list becomes segment 1 before the first append.
-        if (known.legacy) await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++known.segments}`), known.legacy);
-        await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++known.segments}`), added);
-        await this.keyv.set(auxKey(sessionKey, AUX_INDEX), { segments: known.segments } satisfies AuxIndexRoot);
-        known.legacy = undefined;
+        if (Array.isArray(root)) await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++segments}`), root);
+        await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++segments}`), added);
+        await this.keyv.set(auxKey(sessionKey, AUX_INDEX), { segments } satisfies AuxIndexRoot);
         for (const name of added) known.names.add(name);
       }
       this.knownAux.set(sessionKey, known);
@@ -433,14 +435,14 @@ export class ChunkedKeyvStore implements MovableStore {
   }
 
   /** Every aux name registered for the session, and the names of the index records themselves. */
-  private async auxNames(sessionKey: string): Promise<{ names: string[]; index: string[]; segments: number; legacy?: string[] }> {
+  private async auxNames(sessionKey: string): Promise<{ names: string[]; index: string[] }> {
     const root = await this.keyv.get<AuxIndexRoot>(auxKey(sessionKey, AUX_INDEX));
-    if (!root) return { names: [], index: [], segments: 0 };
-    if (Array.isArray(root)) return { names: root, index: [AUX_INDEX], segments: 0, legacy: root };
+    if (!root) return { names: [], index: [] };
+    if (Array.isArray(root)) return { names: root, index: [AUX_INDEX] };
     const segmentNames = Array.from({ length: root.segments }, (_, position) => `${AUX_INDEX}:${position + 1}`);
     const segments = await this.keyv.getMany<string[]>(segmentNames.map((name) => auxKey(sessionKey, name)));
     // A segment may be missing (a write that failed between segment and root); its names were never relied on.
-    return { names: segments.flatMap((names) => names ?? []), index: [AUX_INDEX, ...segmentNames], segments: root.segments };
+    return { names: segments.flatMap((names) => names ?? []), index: [AUX_INDEX, ...segmentNames] };
   }
 
   private async readHead(sessionKey: string): Promise<HeadRecord | undefined> {

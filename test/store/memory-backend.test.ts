@@ -61,6 +61,23 @@ describe('the register of side records', () => {
     expect(await backend.get('s:{a}:x:_names:2')).toEqual(['p1:pot']);
   });
 
+  it('keeps every name when two instances append to one session in turn', async () => {
+    const backend = new MemoryBackend();
+    const options = { backend: 'memory', networked: false, scan: (prefix: string) => backend.keys(prefix) as never };
+    const [one, two] = [new ChunkedKeyvStore(backend, options), new ChunkedKeyvStore(backend, options)];
+    await one.commit('c', 0, { keep: 0, append: [] });
+    await one.writeAux('c', [{ name: 'p1:a', value: 1 }]);
+    await two.writeAux('c', [{ name: 'p1:b', value: 2 }]);
+    await one.writeAux('c', [{ name: 'p1:c', value: 3 }]);
+    const snapshot = await two.snapshot('c');
+    expect(
+      snapshot!.records
+        .map((record) => record.key)
+        .filter((key) => key.includes(':x:p1:'))
+        .sort(),
+    ).toEqual(['s:{c}:x:p1:a', 's:{c}:x:p1:b', 's:{c}:x:p1:c']);
+  });
+
   it("reads an older store's single list, and erases what it names", async () => {
     const { backend, store: sessions } = store();
     await sessions.commit('b', 0, { keep: 0, append: [] });
