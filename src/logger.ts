@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { memoized } from './memo.js';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config/schema.js';
 
@@ -24,6 +25,4 @@ export function createLogger(config: Config['log']): Logger {
 }
 
 /** Logs name sessions and users by a short hash, never the raw id. */
-export function hashId(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 12);
-}
+export const hashId = memoized((id: string): string => createHash('sha256').update(id).digest('hex').slice(0, 12));

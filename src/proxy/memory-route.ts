@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { memoized } from '../memo.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashId } from '../logger.js';
 import type { AssembledPrompt } from '../memory/assemble.js';
@@ -273,9 +274,9 @@ function asSent(state: TurnState): AssembledPrompt {
 }
 
 /** Same session → same key, so the provider routes its calls to one prompt cache; never the raw id. */
-function promptCacheKey(sessionKey: string): string {
-  return `mnemo-${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`;
-}
+const promptCacheKey = memoized(
+  (sessionKey: string): string => `mnemo-${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`,
+);
 
 type TimedHooks = RelayHooks & { firstChunkMs?: number; facts: RequestFacts };
 
