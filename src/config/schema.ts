@@ -233,6 +233,12 @@ const memorySchema = z.strictObject({
       statement_trigger_coverage: z.number().min(0).max(1).default(0.9),
       /** Passages on each side of a hit brought along when the budget allows (context, the date of a reply). */
       neighbours: z.number().int().min(0).max(3).default(1),
+      /**
+       * The summarizer also writes keywords and short paraphrases for each folded turn, in the same
+       * call, and they are indexed with the turn: a later question in other words ("relationship
+       * status" for "single") still finds it. Costs summarizer output tokens; needs summary.enabled.
+       */
+      llm_keys: z.boolean().default(false),
       /** before_new keeps the cached prefix intact (recommended); before_window follows the reading order. */
       position: z.enum(['before_new', 'before_window']).default('before_new'),
     })

@@ -6,8 +6,17 @@ import type { Indexed } from './assemble.js';
 import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
-import { passagesOf } from './passages.js';
-import { commonTerms, isQuestion, EMPTY_STATS, indexGeneration, indexMessages, statsRecordName, type IndexStats } from './lexical-index.js';
+import { docOf, KEYS_POSITION, passagesOf } from './passages.js';
+import {
+  commonTerms,
+  EMPTY_STATS,
+  indexGeneration,
+  indexMessages,
+  indexPassages,
+  isQuestion,
+  statsRecordName,
+  type IndexStats,
+} from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
 import { windowMinTokens, windowStart } from './window.js';
@@ -277,6 +286,7 @@ export class FoldScheduler {
           prompt: config.summary.prompt,
           maxTokens: config.summary.max_tokens,
           withFacts: config.facts.llm,
+          withKeys: config.recall.enabled && config.recall.llm_keys,
         },
         { headers: credentials, signal },
       );
@@ -316,11 +326,39 @@ export class FoldScheduler {
           },
         }),
       );
+      if (committed && result.keys.length > 0) await this.indexKeys(sessionKey, plan, result.keys);
       event(committed ? 'folded' : 'abandoned', committed ? plan.turns.length : 0, result.usage);
     } catch (error) {
       event('failed');
       throw error;
     }
+  }
+
+  /**
+   * Indexes the keys the summarizer wrote for folded turns, each as the turn's keys passage (see
+   * KEYS_POSITION), postings before the stats that count them, as an index run does. Runs after
+   * this job's index run, so the stats it adds to are the current ones.
+   */
+  private async indexKeys(sessionKey: string, plan: { meta: SessionMeta; from: number }, keys: Array<{ turn: number; text: string }>) {
+    const meta = await this.deps.store.getMeta(sessionKey);
+    if (!meta || meta.createdAt !== plan.meta.createdAt) return;
+    const generation = indexGeneration(meta.memory.recall);
+    const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+    const passages = keys.map(({ turn, text }) => ({ doc: docOf(plan.from + turn, KEYS_POSITION), text }));
+    const added = await indexPassages(this.deps.store, sessionKey, generation, passages);
+    const still = await this.deps.store.getMeta(sessionKey);
+    if (!still || still.createdAt !== meta.createdAt) return;
+    await this.deps.store.writeAux(sessionKey, [
+      {
+        name: statsRecordName(generation),
+        value: {
+          ...stats,
+          docs: stats.docs + added.docs,
+          length: stats.length + added.length,
+          common: commonTerms(stats.common, added.frequencies, stats.docs + added.docs),
+        } satisfies IndexStats,
+      },
+    ]);
   }
 
   /**

@@ -182,25 +182,38 @@ export async function indexMessages(
   generation: number,
   messages: Array<{ index: number; stored: StoredMessage }>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
+  return indexPassages(
+    store,
+    sessionKey,
+    generation,
+    messages.flatMap(({ index, stored }) => passagesOf(stored, index)),
+  );
+}
+
+/** Adds passages (a message's, or a turn's keys) to the index; see indexMessages. */
+export async function indexPassages(
+  store: SessionStore,
+  sessionKey: string,
+  generation: number,
+  passages: Array<Pick<Passage, 'doc' | 'text'>>,
+): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
   const additions = new Map<string, number[]>();
   const reindexed = new Set<number>();
   let docs = 0;
   let length = 0;
-  for (const { index, stored } of messages) {
-    for (const passage of passagesOf(stored, index)) {
-      const words = terms(passage.text);
-      if (words.length === 0) continue;
-      docs++;
-      length += words.length;
-      reindexed.add(passage.doc);
-      const weight = informationWeight(passage.text);
-      const counts = new Map<string, number>();
-      for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
-      for (const [term, tf] of counts) {
-        const list = additions.get(term) ?? [];
-        list.push(passage.doc, tf * weight, words.length);
-        additions.set(term, list);
-      }
+  for (const passage of passages) {
+    const words = terms(passage.text);
+    if (words.length === 0) continue;
+    docs++;
+    length += words.length;
+    reindexed.add(passage.doc);
+    const weight = informationWeight(passage.text);
+    const counts = new Map<string, number>();
+    for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
+    for (const [term, tf] of counts) {
+      const list = additions.get(term) ?? [];
+      list.push(passage.doc, tf * weight, words.length);
+      additions.set(term, list);
     }
   }
   const names = [...additions.keys()].map((term) => termRecordName(generation, term));

@@ -8,6 +8,12 @@ import { contentText, type StoredMessage } from './messages.js';
  * `index × MAX_PASSAGES + position`, so a passage id names its message.
  */
 export const MAX_PASSAGES = 32;
+/**
+ * The last position holds no text of the message: it is the turn's keys, short keywords and
+ * paraphrases the summarizer wrote for it (memory.recall.llm_keys), indexed like a passage so a
+ * later question in other words still finds the turn. A hit on it recalls the message's first passage.
+ */
+export const KEYS_POSITION = MAX_PASSAGES - 1;
 const MAX_CHARS = 600;
 const MIN_CHARS = 40;
 
@@ -63,7 +69,7 @@ function cutIntoPieces(stored: StoredMessage): string[] {
     if (pieces.length > 0 && pending.length < MIN_CHARS) pieces[pieces.length - 1] += ` ${pending}`;
     else pieces.push(pending);
   }
-  if (pieces.length > MAX_PASSAGES) pieces.splice(MAX_PASSAGES - 1, Infinity, pieces.slice(MAX_PASSAGES - 1).join(' '));
+  if (pieces.length > KEYS_POSITION) pieces.splice(KEYS_POSITION - 1, Infinity, pieces.slice(KEYS_POSITION - 1).join(' '));
   return pieces;
 }
 

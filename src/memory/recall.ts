@@ -4,7 +4,7 @@ import type { SessionMeta, SessionStore } from '../store/types.js';
 import { dot, unpackSegment, type Embedder, type EmbeddingSegment } from './embeddings.js';
 import { indexGeneration, searchPassages, terms } from './lexical-index.js';
 import type { StoredMessage } from './messages.js';
-import { MAX_PASSAGES, messageOf, passageTokens, passagesOf } from './passages.js';
+import { KEYS_POSITION, MAX_PASSAGES, messageOf, passageTokens, passagesOf } from './passages.js';
 
 /** A passage of an earlier message, ready to show: its text, and the message it came from (role, time). */
 export interface RecalledPassage {
@@ -72,6 +72,10 @@ export async function recallPassages(
   }
   if (ranked.length === 0) return [];
   return recollect(deps.store, sessionKey, meta, ranked, { reach: options.neighbours, belowIndex, budget: options.max_tokens });
+}
+
+function isKeys(doc: number): boolean {
+  return doc % MAX_PASSAGES === KEYS_POSITION;
 }
 
 /** Passages at least this alike (Jaccard similarity of their terms) say the same thing. */
@@ -200,7 +204,8 @@ async function recollect(
   const hits: Array<{ passage: RecalledPassage }> = [];
   for (const doc of ranked) {
     const index = messageOf(doc);
-    const passage = passagesAt(index).find((candidate) => candidate.doc === doc);
+    // A turn found by its keys (see KEYS_POSITION) shows its first passage.
+    const passage = isKeys(doc) ? passagesAt(index)[0] : passagesAt(index).find((candidate) => candidate.doc === doc);
     // Indexed text that has since changed (a fork being re-indexed) has no passage any more.
     if (passage) hits.push({ passage });
   }

@@ -19,11 +19,46 @@ export function chatRequestProblem(body: Json, options: { modelInPath?: boolean 
   }
   if (!Array.isArray(body.messages) || body.messages.length === 0) return "'messages' must be a non-empty array";
   if (body.stream_options !== undefined && body.stream !== true) return "'stream_options' is only allowed when 'stream' is true";
+  if (body.response_format !== undefined) {
+    const problem = responseFormatProblem(body.response_format);
+    if (problem) return problem;
+  }
   for (const [index, message] of body.messages.entries()) {
     const problem = messageProblem(message);
     if (problem) return `messages[${index}]: ${problem}`;
   }
   return toolOrderProblem(body.messages);
+}
+
+/** response_format as OpenAI validates it; a strict JSON schema must close every object and require every property. */
+function responseFormatProblem(format: Json): string | undefined {
+  if (format === null || typeof format !== 'object') return "'response_format' must be an object";
+  if (!['text', 'json_object', 'json_schema'].includes(format.type))
+    return "response_format.type must be 'text', 'json_object' or 'json_schema'";
+  if (format.type !== 'json_schema') return undefined;
+  const spec = format.json_schema;
+  if (spec === null || typeof spec !== 'object' || typeof spec.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(spec.name)) {
+    return 'response_format.json_schema.name must match ^[a-zA-Z0-9_-]{1,64}$';
+  }
+  return spec.strict === true ? strictSchemaProblem(spec.schema, 'root') : undefined;
+}
+
+function strictSchemaProblem(schema: Json, context: string): string | undefined {
+  if (schema === null || typeof schema !== 'object') return `Invalid schema: ${context} must be an object`;
+  if (schema.type === 'object') {
+    if (schema.additionalProperties !== false)
+      return `Invalid schema: in ${context}, 'additionalProperties' is required to be supplied and to be false`;
+    const keys = Object.keys(schema.properties ?? {});
+    const required: string[] = Array.isArray(schema.required) ? schema.required : [];
+    const missing = keys.find((key) => !required.includes(key));
+    if (missing) return `Invalid schema: in ${context}, 'required' must include every key in properties; missing '${missing}'`;
+    for (const key of keys) {
+      const problem = strictSchemaProblem(schema.properties[key], `${context}.${key}`);
+      if (problem) return problem;
+    }
+  }
+  if (schema.type === 'array' && schema.items !== undefined) return strictSchemaProblem(schema.items, `${context}[]`);
+  return undefined;
 }
 
 function messageProblem(message: Json): string | undefined {
