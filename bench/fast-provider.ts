@@ -4,16 +4,11 @@
  * share an event loop with what is measured. Prints its port on stdout.
  */
 import { createServer } from 'node:http';
+import { textMaker } from './texts.js';
 
-// Every reply is unique (30-60 words, numbered), so nothing downstream can cache its way past
-// counting or storing it; building one costs the provider a few microseconds.
-let replies = 0;
-function replyText(): string {
-  const count = 30 + (replies % 31);
-  const words = [`reply ${++replies}:`];
-  for (let index = 0; index < count; index++) words.push(`r${(replies * 13 + index * 7) % 5_003}`);
-  return words.join(' ');
-}
+// Every reply is unique (30-60 Zipf-drawn words, numbered), so nothing downstream can cache its
+// way past counting or storing it; building one costs the provider a few microseconds.
+const replyText = textMaker('reply', 2);
 
 const reply = () =>
   JSON.stringify({
