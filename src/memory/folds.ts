@@ -8,12 +8,12 @@ import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
 import { docOf, KEYS_POSITION, passagesOf } from './passages.js';
 import {
-  commonTerms,
   EMPTY_STATS,
   indexGeneration,
   indexMessages,
   indexPassages,
   isQuestion,
+  settleCommon,
   statsRecordName,
   type IndexStats,
 } from './lexical-index.js';
@@ -191,12 +191,13 @@ export class FoldScheduler {
         index: from + offset,
       }));
       const unindexed = messages.filter(({ index }) => index >= stats.indexedUpTo);
-      const added = await indexMessages(this.deps.store, sessionKey, generation, unindexed);
+      const added = await indexMessages(this.deps.store, sessionKey, generation, unindexed, stats.common);
+      const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
       let next: IndexStats = {
         ...stats,
         docs: stats.docs + added.docs,
         length: stats.length + added.length,
-        common: commonTerms(stats.common, added.frequencies, stats.docs + added.docs),
+        common,
         indexedUpTo: Math.max(stats.indexedUpTo, to),
       };
       let embeddingTokens = 0;
@@ -345,7 +346,8 @@ export class FoldScheduler {
     const generation = indexGeneration(meta.memory.recall);
     const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
     const passages = keys.map(({ turn, text }) => ({ doc: docOf(plan.from + turn, KEYS_POSITION), text }));
-    const added = await indexPassages(this.deps.store, sessionKey, generation, passages);
+    const added = await indexPassages(this.deps.store, sessionKey, generation, passages, stats.common);
+    const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
     const still = await this.deps.store.getMeta(sessionKey);
     if (!still || still.createdAt !== meta.createdAt) return;
     await this.deps.store.writeAux(sessionKey, [
@@ -355,7 +357,7 @@ export class FoldScheduler {
           ...stats,
           docs: stats.docs + added.docs,
           length: stats.length + added.length,
-          common: commonTerms(stats.common, added.frequencies, stats.docs + added.docs),
+          common,
         } satisfies IndexStats,
       },
     ]);

@@ -181,12 +181,14 @@ export async function indexMessages(
   sessionKey: string,
   generation: number,
   messages: Array<{ index: number; stored: StoredMessage }>,
+  common?: Array<[string, number]>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
   return indexPassages(
     store,
     sessionKey,
     generation,
     messages.flatMap(({ index, stored }) => passagesOf(stored, index)),
+    common,
   );
 }
 
@@ -196,6 +198,8 @@ export async function indexPassages(
   sessionKey: string,
   generation: number,
   passages: Array<Pick<Passage, 'doc' | 'text'>>,
+  /** The session's common terms (stats.common): searches skip them, so only their counts move. */
+  common?: Array<[string, number]>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
   const additions = new Map<string, number[]>();
   const reindexed = new Set<number>();
@@ -216,9 +220,17 @@ export async function indexPassages(
       additions.set(term, list);
     }
   }
+  const frequencies: Array<[string, number]> = [];
+  // A common term's postings are the longest and no search reads them: while it stays common its
+  // record is left alone and its count lives in the stats record (see settleCommon).
+  for (const [term, df] of common ?? []) {
+    const added = additions.get(term);
+    if (!added) continue;
+    frequencies.push([term, df + added.length / 3]);
+    additions.delete(term);
+  }
   const names = [...additions.keys()].map((term) => termRecordName(generation, term));
   const existing = await store.readAux<TermRecord>(sessionKey, names);
-  const frequencies: Array<[string, number]> = [];
   const [low, high] = [Math.min(...reindexed), Math.max(...reindexed)];
   const entries = [...additions].map(([term, added], position) => {
     let previous = packed(existing[position]?.postings ?? '');
@@ -245,6 +257,39 @@ export async function indexPassages(
   });
   await store.writeAux(sessionKey, entries);
   return { docs, length, frequencies };
+}
+
+/**
+ * The session's common terms after an index update (see commonTerms), with the records of terms
+ * that stopped being common brought up to date: their counts moved in the stats record meanwhile.
+ * Call before writing the stats record.
+ */
+export async function settleCommon(
+  store: SessionStore,
+  sessionKey: string,
+  generation: number,
+  previous: Array<[string, number]> | undefined,
+  updated: Array<[string, number]>,
+  docs: number,
+): Promise<Array<[string, number]> | undefined> {
+  const next = commonTerms(previous, updated, docs);
+  const still = new Set(next?.map(([term]) => term));
+  const latest = new Map([...(previous ?? []), ...updated]);
+  const left = (previous ?? []).map(([term]) => term).filter((term) => !still.has(term));
+  if (left.length > 0) {
+    const records = await store.readAux<TermRecord>(
+      sessionKey,
+      left.map((term) => termRecordName(generation, term)),
+    );
+    await store.writeAux(
+      sessionKey,
+      left.map((term, position) => ({
+        name: termRecordName(generation, term),
+        value: { df: latest.get(term)!, postings: records[position]?.postings ?? '' } satisfies TermRecord,
+      })),
+    );
+  }
+  return next;
 }
 
 /**

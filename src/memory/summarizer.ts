@@ -89,7 +89,9 @@ export class UpstreamSummarizer implements Summarizer {
   ): Promise<SummaryResult> {
     const structured = request.withFacts || request.withKeys === true;
     const instructions =
-      request.prompt + (request.withFacts ? ' Also list durable facts as name/value pairs.' : '') + (request.withKeys ? KEYS_INSTRUCTION : '');
+      request.prompt +
+      (request.withFacts ? ' Also list durable facts as name/value pairs.' : '') +
+      (request.withKeys ? KEYS_INSTRUCTION : '');
     const body = {
       model: request.model,
       temperature: 0,

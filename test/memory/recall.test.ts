@@ -6,6 +6,7 @@ import {
   packPostings,
   PostingList,
   searchPassages,
+  settleCommon,
   terms,
   type TermRecord,
 } from '../../src/memory/lexical-index.js';
@@ -142,6 +143,53 @@ describe("terms in a large share of the session's passages", () => {
     expect(read).toEqual(['x1', 'p1:courier', 'p1:leav', 'p1:order', 'p1:7890', 'p1:neighbour']);
     // A query made only of common terms recalls nothing.
     expect((await searchPassages(counting, 't:common', 1, 'order 7890?', options)).hits).toEqual([]);
+    await store.close();
+  });
+});
+
+describe('common terms while the index grows', () => {
+  const said = (index: number, content: string) => ({
+    index,
+    stored: { id: `m${index}`, tokens: 9, hash: `h${index}`, at: index, message: { role: 'user', content } },
+  });
+
+  it("leave a common term's record alone, count it in the stats, and bring the record up to date when it thins out", async () => {
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    const first = await indexMessages(
+      store,
+      's',
+      1,
+      Array.from({ length: 60 }, (_, index) => said(index, `parcel update ${index}`)),
+    );
+    const common = await settleCommon(store, 's', 1, undefined, first.frequencies, first.docs);
+    expect(common).toContainEqual(['parcel', 60]);
+    const [before] = await store.readAux<TermRecord>('s', ['p1:parcel']);
+
+    // 20 more with it: the count moves in the stats, the record (and its long postings) does not.
+    const second = await indexMessages(
+      store,
+      's',
+      1,
+      Array.from({ length: 20 }, (_, offset) => said(60 + offset, `parcel news ${offset}`)),
+      common,
+    );
+    const after = await settleCommon(store, 's', 1, common, second.frequencies, 80);
+    expect(after).toContainEqual(['parcel', 80]);
+    expect(await store.readAux<TermRecord>('s', ['p1:parcel'])).toEqual([before]);
+
+    // 140 without it: under 40% of 220, no longer common, and its record says 80.
+    const third = await indexMessages(
+      store,
+      's',
+      1,
+      Array.from({ length: 140 }, (_, offset) => said(80 + offset, `courier route ${offset}`)),
+      after,
+    );
+    const last = await settleCommon(store, 's', 1, after, third.frequencies, 220);
+    expect(last?.map(([term]) => term) ?? []).not.toContain('parcel');
+    const [record] = await store.readAux<TermRecord>('s', ['p1:parcel']);
+    expect(record!.df).toBe(80);
+    expect(new PostingList(record!.postings).count).toBe(60);
     await store.close();
   });
 });
