@@ -318,27 +318,31 @@ export class ChunkedKeyvStore implements MovableStore {
 
   async writeAux(sessionKey: string, entries: Array<{ name: string; value: unknown }>): Promise<void> {
     if (entries.length === 0) return;
-    // Register names first: a crash after this leaves names without records, never records without names.
     await this.lock.run(`${sessionKey}#aux`, async () => {
       let known = this.knownAux.get(sessionKey);
       if (!known) known = { names: new Set((await this.auxNames(sessionKey)).names) };
       this.knownAux.delete(sessionKey); // re-inserted last: the map is kept in least-recently-used order
       const added = [...new Set(entries.map(({ name }) => name))].filter((name) => !known.names.has(name));
+      const register: Array<{ key: string; value: unknown }> = [];
       if (added.length > 0) {
         // The segment count is read afresh, never remembered: another instance may have appended
         // since, and a remembered count would overwrite its segment.
         const root = await this.keyv.get<AuxIndexRoot>(auxKey(sessionKey, AUX_INDEX));
         let segments = root && !Array.isArray(root) ? root.segments : 0;
         // An older store's single list becomes segment 1 before the first append.
-        if (Array.isArray(root)) await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++segments}`), root);
-        await this.keyv.set(auxKey(sessionKey, `${AUX_INDEX}:${++segments}`), added);
-        await this.keyv.set(auxKey(sessionKey, AUX_INDEX), { segments } satisfies AuxIndexRoot);
-        for (const name of added) known.names.add(name);
+        if (Array.isArray(root)) register.push({ key: auxKey(sessionKey, `${AUX_INDEX}:${++segments}`), value: root });
+        register.push(
+          { key: auxKey(sessionKey, `${AUX_INDEX}:${++segments}`), value: added },
+          { key: auxKey(sessionKey, AUX_INDEX), value: { segments } satisfies AuxIndexRoot },
+        );
       }
+      // Names first, then the records, in one write (one transaction on SQL backends): a crash
+      // leaves names without records, never records without names.
+      await this.keyv.setMany([...register, ...entries.map(({ name, value }) => ({ key: auxKey(sessionKey, name), value }))]);
+      for (const name of added) known.names.add(name);
       this.knownAux.set(sessionKey, known);
       if (this.knownAux.size > KNOWN_AUX_SESSIONS) this.knownAux.delete(this.knownAux.keys().next().value!);
     });
-    await this.keyv.setMany(entries.map(({ name, value }) => ({ key: auxKey(sessionKey, name), value })));
   }
 
   async ping(): Promise<void> {
