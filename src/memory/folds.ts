@@ -10,8 +10,8 @@ import { docOf, KEYS_POSITION, passagesOf } from './passages.js';
 import {
   EMPTY_STATS,
   indexGeneration,
-  indexMessages,
   indexPassages,
+  postingsFor,
   isQuestion,
   settleCommon,
   statsRecordName,
@@ -169,8 +169,8 @@ export class FoldScheduler {
 
   /**
    * Indexes committed messages past `indexedUpTo` (and embeds them once a
-   * batch waits). Postings are written before the stats record that counts
-   * them, so a search never trusts a posting list the stats do not cover. The
+   * batch waits). Postings are written with the stats record that counts them,
+   * in one write, so a search never trusts a posting list the stats do not cover. The
    * head is never written: a turn committing meanwhile is not disturbed. Runs
    * racing on another instance write supersets of each other's postings; a
    * redone range replaces its earlier postings.
@@ -191,7 +191,13 @@ export class FoldScheduler {
         index: from + offset,
       }));
       const unindexed = messages.filter(({ index }) => index >= stats.indexedUpTo);
-      const added = await indexMessages(this.deps.store, sessionKey, generation, unindexed, stats.common);
+      const added = await postingsFor(
+        this.deps.store,
+        sessionKey,
+        generation,
+        unindexed.flatMap(({ stored, index }) => passagesOf(stored, index)),
+        stats.common,
+      );
       const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
       let next: IndexStats = {
         ...stats,
@@ -220,7 +226,9 @@ export class FoldScheduler {
       // Erased (or erased and started anew) meanwhile: its postings are orphans; never count them.
       const still = await this.deps.store.getMeta(sessionKey);
       if (!still || still.createdAt !== meta.createdAt) return;
-      await this.deps.store.writeAux(sessionKey, [{ name: statsRecordName(generation), value: next }]);
+      // The postings and the stats that count them in one write (atomic on every backend; the
+      // stats last, for a backend that applies it in order).
+      await this.deps.store.writeAux(sessionKey, [...added.entries, { name: statsRecordName(generation), value: next }]);
       this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
       if (embeddingError) throw embeddingError;
       if (next.indexedUpTo >= meta.count) this.noteIndexed(sessionKey, meta);

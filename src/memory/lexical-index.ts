@@ -201,6 +201,19 @@ export async function indexPassages(
   /** The session's common terms (stats.common): searches skip them, so only their counts move. */
   common?: Array<[string, number]>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
+  const { entries, ...delta } = await postingsFor(store, sessionKey, generation, passages, common);
+  await store.writeAux(sessionKey, entries);
+  return delta;
+}
+
+/** The term records `passages` change, as they will be after the change (unwritten), and the statistics delta. */
+export async function postingsFor(
+  store: SessionStore,
+  sessionKey: string,
+  generation: number,
+  passages: Array<Pick<Passage, 'doc' | 'text'>>,
+  common?: Array<[string, number]>,
+): Promise<{ docs: number; length: number; frequencies: Array<[string, number]>; entries: Array<{ name: string; value: TermRecord }> }> {
   const additions = new Map<string, number[]>();
   const reindexed = new Set<number>();
   let docs = 0;
@@ -255,8 +268,7 @@ export async function indexPassages(
     const postings = merged.length > MAX_POSTINGS * POSTING_CHARS ? merged.slice(-MAX_POSTINGS * POSTING_CHARS) : merged;
     return { name: names[position]!, value: { df, postings } satisfies TermRecord };
   });
-  await store.writeAux(sessionKey, entries);
-  return { docs, length, frequencies };
+  return { docs, length, frequencies, entries };
 }
 
 /**
