@@ -56,7 +56,14 @@ describe('hot/cold tiering through mnemo (Redis hot, PostgreSQL cold)', () => {
   });
   afterAll(async () => harness.close());
 
-  const chat = (id: string, content: string) => harness.chat(id, { messages: [user(content)] });
+  // The clock here jumps hours in a step; in real time a turn's background job (20 ms after it)
+  // is long done before a session can be idle past hot_ttl, so each turn's job is drained first.
+  const chat = async (id: string, content: string) => {
+    const response = await harness.chat(id, { messages: [user(content)] });
+    await response.arrayBuffer();
+    await harness.mnemo.folds.drain();
+    return response;
+  };
   const metric = async (name: string) =>
     (await (await fetch(`${harness.mnemo.url}/metrics`)).text()).split('\n').find((line) => line.startsWith(name));
 
