@@ -19,6 +19,8 @@ export interface TermRecord {
   df: number;
   /** Packed postings; older records hold a flat array (doc, tf, length, doc, …), read as well. */
   postings: string | number[];
+  /** The highest doc ever posted (older records lack it). */
+  max?: number;
 }
 
 /**
@@ -246,27 +248,33 @@ export async function postingsFor(
   const existing = await store.readAux<TermRecord>(sessionKey, names);
   const [low, high] = [Math.min(...reindexed), Math.max(...reindexed)];
   const entries = [...additions].map(([term, added], position) => {
-    let previous = packed(existing[position]?.postings ?? '');
+    const record = existing[position];
+    let previous = packed(record?.postings ?? '');
     let removed = 0;
-    // A retried index run re-adds its passages: their earlier postings go first. Rare, so the
-    // list is unpacked only when it holds one (a range test first; the set only inside the range).
-    const list = new PostingList(previous);
+    let max = record?.max ?? -1;
+    // A run racing another instance's over the same messages re-adds their passages: the earlier
+    // postings go first. Rare: when every earlier posting is older than this run's (the record's
+    // highest doc says so), the list is not even unpacked.
+    const list = new PostingList(record?.max !== undefined && record.max < low ? '' : previous);
     for (let i = 0; i < list.count; i++) {
       const doc = list.doc(i);
+      max = Math.max(max, doc);
       if (doc < low || doc > high || !reindexed.has(doc)) continue;
       const kept: number[] = [];
       for (let j = 0; j < list.count; j++) {
+        max = Math.max(max, list.doc(j));
         if (reindexed.has(list.doc(j))) removed++;
         else kept.push(list.doc(j), list.tf(j), list.length(j));
       }
       previous = packPostings(kept);
       break;
     }
-    const df = (existing[position]?.df ?? 0) - removed + added.length / 3;
+    for (let at = 0; at < added.length; at += 3) max = Math.max(max, added[at]!);
+    const df = (record?.df ?? 0) - removed + added.length / 3;
     frequencies.push([term, df]);
     const merged = previous + packPostings(added);
     const postings = merged.length > MAX_POSTINGS * POSTING_CHARS ? merged.slice(-MAX_POSTINGS * POSTING_CHARS) : merged;
-    return { name: names[position]!, value: { df, postings } satisfies TermRecord };
+    return { name: names[position]!, value: { df, postings, max } satisfies TermRecord };
   });
   return { docs, length, frequencies, entries };
 }
@@ -297,7 +305,7 @@ export async function settleCommon(
       sessionKey,
       left.map((term, position) => ({
         name: termRecordName(generation, term),
-        value: { df: latest.get(term)!, postings: records[position]?.postings ?? '' } satisfies TermRecord,
+        value: { df: latest.get(term)!, postings: records[position]?.postings ?? '', max: records[position]?.max } satisfies TermRecord,
       })),
     );
   }
