@@ -101,6 +101,15 @@ export function statsRecordName(generation: number): string {
 const MAX_POSTINGS = 256;
 
 /**
+ * A term in more than FREQUENT_SHARE of the session's passages says little about any one of them
+ * (its idf is low): a search scores only its FREQUENT_POSTINGS newest mentions. In a long session
+ * such terms' lists are full, and scoring every posting of them was the part of a turn that grew
+ * with the session (bench: a 1,000-turn turn 1.42 → 1.01 ms of CPU; LoCoMo: 0.753 → 0.751).
+ */
+const FREQUENT_SHARE = 0.05;
+const FREQUENT_POSTINGS = 64;
+
+/**
  * A term in at least this share of passages (once there are COMMON_MIN_DOCS of them) is the
  * session's own vocabulary, not a clue: a speaker's name on every line, the order id a whole
  * conversation is about, a reply template's words. Its idf is under 1, it lifts every passage alike,
@@ -369,7 +378,8 @@ export async function searchPassages(
     const idf = Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5));
     ideal += idf;
     const postings = new PostingList(record.postings);
-    for (let i = 0; i < postings.count; i++) {
+    const from = record.df > FREQUENT_SHARE * docs ? Math.max(0, postings.count - FREQUENT_POSTINGS) : 0;
+    for (let i = from; i < postings.count; i++) {
       const doc = postings.doc(i);
       if (doc >= belowDoc) continue;
       const tf = postings.tf(i);

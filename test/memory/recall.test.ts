@@ -256,6 +256,20 @@ describe('posting lists', () => {
     await store.close();
   });
 
+  it("of a term in over 5% of the session's passages are scored for its 64 newest mentions only", async () => {
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    // 400 passages; "parcel" in 100 of them (25%: frequent, not common).
+    const archive = Array.from({ length: 400 }, (_, index) =>
+      message(index, index % 4 === 0 ? `parcel note ${index}` : `weather note ${index}`),
+    );
+    const stats = await indexMessages(store, 's', 1, archive);
+    await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs: stats.docs, length: stats.length, indexedUpTo: 400 } }]);
+    const { hits } = await searchPassages(store, 's', 1, 'parcel?', { limit: 400, belowIndex: 400, minCoverage: 0 });
+    expect(hits).toHaveLength(64);
+    expect(Math.min(...hits.map((hit) => hit.doc))).toBe(docOf(400 - 64 * 4, 0));
+    await store.close();
+  });
+
   it('of an older mnemo (flat arrays of numbers) are read, and packed at their next update', async () => {
     const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
     await store.writeAux('s', [{ name: 'p1:lyon', value: { df: 1, postings: [docOf(0, 0), 1, 5] } }]);
