@@ -16,6 +16,12 @@ import { createStore } from '../../src/store/factory.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { startHarness, system, user, type Harness } from '../support/harness.js';
 
+/** A user message as the index sees it: its transcript index and the stored message. */
+const message = (index: number, content: string) => ({
+  index,
+  stored: { id: `m${index}`, tokens: 9, hash: `h${index}`, at: index, message: { role: 'user', content } },
+});
+
 describe('recall of archived turns', () => {
   let harness: Harness;
   beforeAll(async () => {
@@ -148,18 +154,13 @@ describe("terms in a large share of the session's passages", () => {
 });
 
 describe('common terms while the index grows', () => {
-  const said = (index: number, content: string) => ({
-    index,
-    stored: { id: `m${index}`, tokens: 9, hash: `h${index}`, at: index, message: { role: 'user', content } },
-  });
-
   it("leave a common term's record alone, count it in the stats, and bring the record up to date when it thins out", async () => {
     const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
     const first = await indexMessages(
       store,
       's',
       1,
-      Array.from({ length: 60 }, (_, index) => said(index, `parcel update ${index}`)),
+      Array.from({ length: 60 }, (_, index) => message(index, `parcel update ${index}`)),
     );
     const common = await settleCommon(store, 's', 1, undefined, first.frequencies, first.docs);
     expect(common).toContainEqual(['parcel', 60]);
@@ -170,7 +171,7 @@ describe('common terms while the index grows', () => {
       store,
       's',
       1,
-      Array.from({ length: 20 }, (_, offset) => said(60 + offset, `parcel news ${offset}`)),
+      Array.from({ length: 20 }, (_, offset) => message(60 + offset, `parcel news ${offset}`)),
       common,
     );
     const after = await settleCommon(store, 's', 1, common, second.frequencies, 80);
@@ -182,7 +183,7 @@ describe('common terms while the index grows', () => {
       store,
       's',
       1,
-      Array.from({ length: 140 }, (_, offset) => said(80 + offset, `courier route ${offset}`)),
+      Array.from({ length: 140 }, (_, offset) => message(80 + offset, `courier route ${offset}`)),
       after,
     );
     const last = await settleCommon(store, 's', 1, after, third.frequencies, 220);
@@ -195,11 +196,6 @@ describe('common terms while the index grows', () => {
 });
 
 describe('passages', () => {
-  const message = (index: number, content: string) => ({
-    index,
-    stored: { id: `m${index}`, tokens: 9, hash: `h${index}`, at: index, message: { role: 'user', content } },
-  });
-
   it('are indexed one line at a time, so a hit names the line that matches', async () => {
     const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
     const text = [
@@ -225,10 +221,6 @@ describe('passages', () => {
 });
 
 describe('posting lists', () => {
-  const message = (index: number, content: string) => ({
-    index,
-    stored: { id: `m${index}`, tokens: 9, hash: `h${index}`, at: index, message: { role: 'user', content } },
-  });
   const search = async (store: Awaited<ReturnType<typeof createStore>>, docs: number, indexedUpTo: number, query: string) => {
     await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs, length: docs * 5, indexedUpTo } }]);
     return (await searchPassages(store, 's', 1, query, { limit: 10, belowIndex: indexedUpTo, minCoverage: 0 })).hits.map((hit) => hit.doc);
