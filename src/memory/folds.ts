@@ -7,16 +7,7 @@ import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
 import { docOf, KEYS_POSITION, passagesOf } from './passages.js';
-import {
-  EMPTY_STATS,
-  indexGeneration,
-  indexPassages,
-  postingsFor,
-  isQuestion,
-  settleCommon,
-  statsRecordName,
-  type IndexStats,
-} from './lexical-index.js';
+import { EMPTY_STATS, indexGeneration, postingsFor, isQuestion, settleCommon, statsRecordName, type IndexStats } from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
 import { windowMinTokens, windowStart } from './window.js';
@@ -345,8 +336,8 @@ export class FoldScheduler {
 
   /**
    * Indexes the keys the summarizer wrote for folded turns, each as the turn's keys passage (see
-   * KEYS_POSITION), postings before the stats that count them, as an index run does. Runs after
-   * this job's index run, so the stats it adds to are the current ones.
+   * KEYS_POSITION), written with the stats that count them in one write, as an index run does.
+   * Runs after this job's index run, so the stats it adds to are the current ones.
    */
   private async indexKeys(sessionKey: string, plan: { meta: SessionMeta; from: number }, keys: Array<{ turn: number; text: string }>) {
     const meta = await this.deps.store.getMeta(sessionKey);
@@ -354,11 +345,12 @@ export class FoldScheduler {
     const generation = indexGeneration(meta.memory.recall);
     const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
     const passages = keys.map(({ turn, text }) => ({ doc: docOf(plan.from + turn, KEYS_POSITION), text }));
-    const added = await indexPassages(this.deps.store, sessionKey, generation, passages, stats.common);
+    const added = await postingsFor(this.deps.store, sessionKey, generation, passages, stats.common);
     const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
     const still = await this.deps.store.getMeta(sessionKey);
     if (!still || still.createdAt !== meta.createdAt) return;
     await this.deps.store.writeAux(sessionKey, [
+      ...added.entries,
       {
         name: statsRecordName(generation),
         value: {

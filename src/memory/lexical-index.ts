@@ -194,35 +194,22 @@ export async function indexMessages(
   messages: Array<{ index: number; stored: StoredMessage }>,
   common?: Array<[string, number]>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
-  return indexPassages(
-    store,
-    sessionKey,
-    generation,
-    messages.flatMap(({ index, stored }) => passagesOf(stored, index)),
-    common,
-  );
-}
-
-/** Adds passages (a message's, or a turn's keys) to the index; see indexMessages. */
-export async function indexPassages(
-  store: SessionStore,
-  sessionKey: string,
-  generation: number,
-  passages: Array<Pick<Passage, 'doc' | 'text'>>,
-  /** The session's common terms (stats.common): searches skip them, so only their counts move. */
-  common?: Array<[string, number]>,
-): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
+  const passages = messages.flatMap(({ index, stored }) => passagesOf(stored, index));
   const { entries, ...delta } = await postingsFor(store, sessionKey, generation, passages, common);
   await store.writeAux(sessionKey, entries);
   return delta;
 }
 
-/** The term records `passages` change, as they will be after the change (unwritten), and the statistics delta. */
+/**
+ * The term records `passages` (a message's, or a turn's keys) change, as they will be after the
+ * change (unwritten: the caller writes them with the stats), and the statistics delta.
+ */
 export async function postingsFor(
   store: SessionStore,
   sessionKey: string,
   generation: number,
   passages: Array<Pick<Passage, 'doc' | 'text'>>,
+  /** The session's common terms (stats.common): searches skip them, so only their counts move. */
   common?: Array<[string, number]>,
 ): Promise<{ docs: number; length: number; frequencies: Array<[string, number]>; entries: Array<{ name: string; value: TermRecord }> }> {
   const additions = new Map<string, number[]>();
