@@ -49,9 +49,10 @@ export class PostingList {
   private readonly bytes?: Buffer;
   private readonly flat?: number[];
 
-  constructor(postings: string | number[]) {
-    if (Array.isArray(postings)) this.flat = postings;
-    else this.bytes = Buffer.from(postings, 'base64');
+  /** `last`: only the newest that many postings (a packed list decodes just its tail). */
+  constructor(postings: string | number[], last = Infinity) {
+    if (Array.isArray(postings)) this.flat = last < postings.length / 3 ? postings.slice(-last * 3) : postings;
+    else this.bytes = Buffer.from(last * POSTING_CHARS < postings.length ? postings.slice(-last * POSTING_CHARS) : postings, 'base64');
     this.count = this.flat ? this.flat.length / 3 : this.bytes!.length / POSTING_BYTES;
   }
 
@@ -364,9 +365,8 @@ export async function searchPassages(
     if (!record || skip.has(queryTerms[position]!)) return;
     const idf = Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5));
     ideal += idf;
-    const postings = new PostingList(record.postings);
-    const from = record.df > FREQUENT_SHARE * docs ? Math.max(0, postings.count - FREQUENT_POSTINGS) : 0;
-    for (let i = from; i < postings.count; i++) {
+    const postings = new PostingList(record.postings, record.df > FREQUENT_SHARE * docs ? FREQUENT_POSTINGS : Infinity);
+    for (let i = 0; i < postings.count; i++) {
       const doc = postings.doc(i);
       if (doc >= belowDoc) continue;
       const tf = postings.tf(i);
