@@ -233,6 +233,10 @@ describe('posting lists', () => {
     expect([list.count, list.doc(0), list.tf(0), list.length(0), list.doc(1), list.tf(1), list.length(1)]).toEqual([
       2, 7, 0.5, 12, 4_000_000, 2, 31,
     ]);
+    // The newest only: a packed list decodes just its tail.
+    const newest = new PostingList(packed, 1);
+    expect([newest.count, newest.doc(0), newest.length(0)]).toEqual([1, 4_000_000, 31]);
+    expect(new PostingList([7, 0.5, 12, 9, 1, 3], 1).doc(0)).toBe(9);
   });
 
   it('append as a run indexes more messages, and a retried run replaces its own earlier postings', async () => {
