@@ -17,10 +17,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { startMnemo } from '../src/main.js';
+import { TiktokenTokenizer } from '../src/tokenizer.js';
 import { CachingProvider } from './caching-provider.js';
 import { machine } from './machine.js';
 import { loadSentenceEncoder, type SentenceEncoder } from './sentence-encoder.js';
 
+const debugTokenizer = new TiktokenTokenizer();
 const DATA = process.env.LOCOMO_PATH ?? new URL('../../shared/locomo/dev.json', import.meta.url).pathname;
 const ONLY = process.env.LOCOMO_ONLY?.split(',');
 const METHODS = (process.env.LOCOMO_METHODS ?? 'bm25,hybrid').split(',') as Method[];
@@ -234,6 +236,10 @@ async function run(sample: LocomoConversation, client: 'direct' | ClientMode, me
   }
   let questionRecall = 0;
   let noiseChars = 0;
+  const promptParts = new Map<string, number>();
+  let unrecalled = 0;
+  let recallTokens = 0;
+  let unrecalledMisses = 0;
   const found: Run['found'] = [];
   let questionPrompt = 0;
   let questionCached = 0;
@@ -244,10 +250,26 @@ async function run(sample: LocomoConversation, client: 'direct' | ClientMode, me
     questionRecall += recallChars();
     if (process.env.LOCOMO_DEBUG) {
       const block = provider.lastPrompt.find((text) => text.startsWith('[mnemo recall]')) ?? '';
-      const noise = block.split('\n').filter((line) => line.includes('] user: Question:') || line.includes(QUESTION_REPLY));
+      const noise = block.split('\n').filter((line) => line.startsWith('user: Question:') || line.includes(QUESTION_REPLY));
       noiseChars += noise.join('\n').length;
     }
+    if (process.env.LOCOMO_DEBUG) {
+      for (const [position, text] of provider.lastPrompt.entries()) {
+        const part =
+          /^\[mnemo (\w+)/.exec(text)?.[1] ??
+          (position === 0 ? 'instructions' : position === provider.lastPrompt.length - 1 ? 'new' : 'window');
+        promptParts.set(part, (promptParts.get(part) ?? 0) + text.length / questions.length);
+      }
+    }
     found.push({ category: question.category, found: informationFound(prompt, question) });
+    if (process.env.LOCOMO_DEBUG) {
+      const block = provider.lastPrompt.find((text) => text.startsWith('[mnemo recall]')) ?? '';
+      recallTokens += debugTokenizer.count(block, 'gpt-4o-mini') / questions.length;
+    }
+    if (process.env.LOCOMO_DEBUG && recallChars() === 0) {
+      unrecalled++;
+      if (!found.at(-1)!.found) unrecalledMisses++;
+    }
     if (process.env.LOCOMO_DEBUG === 'misses' && !found.at(-1)!.found && client === 'stateless') {
       console.log(
         `\n### MISS [cat ${question.category}] ${question.text} → ${question.answer}\n  evidence: ${question.evidence.join(' | ')}`,
@@ -267,6 +289,12 @@ async function run(sample: LocomoConversation, client: 'direct' | ClientMode, me
     console.log(
       `${client}: questions avg recall chars ${(questionRecall / questions.length).toFixed(0)} (earlier Q&A ${(noiseChars / questions.length).toFixed(0)}); prompt ${t.prompt} cached ${t.cached} ` +
         `uncached ${t.prompt - t.cached} summary ${t.summaryInput}/${t.summaryOutput} (${t.summaryCalls} calls) embeddings ${t.embeddingInput}`,
+    );
+    console.log(
+      `${client}: questions without recall ${unrecalled} (missed ${unrecalledMisses}), avg recall tokens ${recallTokens.toFixed(0)}`,
+    );
+    console.log(
+      `${client}: question prompt chars by part: ${[...promptParts].map(([part, chars]) => `${part} ${chars.toFixed(0)}`).join(', ')}`,
     );
   }
   await mnemo?.close(1_000);

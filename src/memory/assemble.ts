@@ -3,7 +3,7 @@ import { REPLY_PRIMING } from '../tokenizer.js';
 import { renderFacts } from './facts.js';
 import { CONTEXT_HEADER, dataLine, MEMORY_HEADER, quotedBlock, RECALL_HEADER } from './framing.js';
 import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
-import { passageTokens } from './passages.js';
+import { passageTokens, STAMP_TOKENS } from './passages.js';
 import type { RecalledPassage, Recollection } from './recall.js';
 import { applyRules, type WindowEntry } from './rules/index.js';
 import type { SessionMemory } from './state.js';
@@ -215,25 +215,37 @@ function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMess
 /**
  * Recalled passages within `budget`, filled best first: every hit that fits,
  * then their neighbours (the reply to a question, the line with the date);
- * shown in transcript order, each line with the date its message was said.
+ * shown in transcript order under the time their messages were said. Lines
+ * said at the same minute share one time line: repeated on every line, the
+ * time cost a third of a short line's tokens.
  */
 function recallMessage(recalled: Recollection[], budget: number, input: AssemblyInput): (AssembledMessage & { lines: number }) | undefined {
   if (recalled.length === 0 || budget <= 0) return undefined;
-  const lines = new Map<number, string>();
+  const lines = new Map<number, { stamp: string; line: string }>();
+  const stamps = new Set<string>();
   const header = input.countText(RECALL_HEADER) + 4; // the header is always the same text: counted once, then cached
   let used = header;
   const add = (passage: RecalledPassage) => {
     if (lines.has(passage.doc)) return;
-    const cost = passageTokens(passage);
+    const stamp = formatTime(passage.stored.at);
+    const cost = passageTokens(passage) + (stamps.has(stamp) ? 0 : STAMP_TOKENS);
     if (used + cost > budget) return;
-    lines.set(passage.doc, `[${formatTime(passage.stored.at)}] ${passage.stored.message.role}: ${dataLine(passage.text)}`);
+    lines.set(passage.doc, { stamp, line: `${passage.stored.message.role}: ${dataLine(passage.text)}` });
+    stamps.add(stamp);
     used += cost;
   };
   for (const { passage } of recalled) add(passage);
   for (const { neighbours } of recalled) neighbours.forEach(add);
   if (lines.size === 0) return undefined;
-  const ordered = [...lines].sort((a, b) => a[0] - b[0]).map(([, line]) => line);
-  const message: ChatMessage = { role: 'system', content: [RECALL_HEADER, ...ordered].join('\n') };
+  // Each time line once, even if a clock stepped back between messages: the budget counted one.
+  const groups = new Map<string, string[]>();
+  for (const [, { stamp, line }] of [...lines].sort((a, b) => a[0] - b[0])) {
+    const group = groups.get(stamp);
+    if (group) group.push(line);
+    else groups.set(stamp, [line]);
+  }
+  const content = [RECALL_HEADER, ...[...groups].flatMap(([stamp, group]) => [`[${stamp}]`, ...group])];
+  const message: ChatMessage = { role: 'system', content: content.join('\n') };
   return { ...entry(message, used, 'recall'), lines: lines.size };
 }
 

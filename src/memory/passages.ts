@@ -1,3 +1,4 @@
+import { MESSAGE_FRAMING } from '../tokenizer.js';
 import { contentText, type StoredMessage } from './messages.js';
 
 /**
@@ -93,17 +94,22 @@ function cut(line: string): string[] {
 
 const textLengths = new WeakMap<StoredMessage, number>();
 
-// "[2023-05-08 13:56] assistant: " and the line break: 12 tokens at most in o200k and cl100k.
-const LINE_FRAMING = 12;
+// "assistant: " and the line break: 2 tokens at most in o200k and cl100k (the break usually merges
+// with the line's last punctuation). The time a line was said heads its group of lines, not every line.
+const LINE_FRAMING = 2;
+/** "[2023-05-08 13:56]" and its line break: 12 tokens in o200k and cl100k. */
+export const STAMP_TOKENS = 12;
 
 /**
- * A recalled line's tokens, derived from its message's stored count by the passage's share of the
- * message's text (10% over, to stay on the safe side of the budget) rather than by tokenizing it:
- * recalled lines differ from turn to turn, and tokenizing them cost a fifth of a turn's CPU.
+ * A recalled line's tokens, derived from its message's stored count (less the message's framing)
+ * by the passage's share of the message's text, 5% over to stay on the safe side of the budget,
+ * rather than by tokenizing it: recalled lines differ from turn to turn, and tokenizing them cost a
+ * fifth of a turn's CPU.
  */
 export function passageTokens(passage: { text: string; stored: StoredMessage }): number {
   let length = textLengths.get(passage.stored);
   if (length === undefined) textLengths.set(passage.stored, (length = indexedText(passage.stored).length));
   const share = passage.text.length / Math.max(1, length);
-  return Math.ceil(Math.min(1, share) * passage.stored.tokens * 1.1) + LINE_FRAMING;
+  const textTokens = Math.max(0, passage.stored.tokens - MESSAGE_FRAMING);
+  return Math.ceil(Math.min(1, share) * textTokens * 1.05) + LINE_FRAMING;
 }

@@ -2,7 +2,7 @@ import { MEMORY_HEADER } from '../../src/memory/framing.js';
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../../src/memory/assemble.js';
 import { emptyMemory } from '../../src/memory/state.js';
-import { a, call, indexed, input, memoryConfig, recollections, result, stored, u } from './helpers.js';
+import { a, call, indexed, input, memoryConfig, recollections, result, stored, tokenizer, u } from './helpers.js';
 
 const conversation = (turns: number) =>
   indexed(Array.from({ length: turns }, (_, turn) => [u(`question ${turn} `.repeat(20)), a(`answer ${turn} `.repeat(20))]).flat());
@@ -32,7 +32,53 @@ describe('assemble', () => {
       'new:user',
     ]);
     expect(prompt.messages[1]!.message.content).toContain('User asked about order 7890.');
-    expect(prompt.messages[4]!.message.content).toMatch(/\[2026-11-01 00:00\] user: old question about shipping/);
+    expect(prompt.messages[4]!.message.content).toMatch(/\[2026-11-01 00:00\]\nuser: old question about shipping/);
+  });
+
+  describe('the recall block', () => {
+    const recallOf = (prompt: ReturnType<typeof assemble>) => prompt.messages.find((entry) => entry.block === 'recall')!;
+    // Two messages said in the same minute, one an hour later; recalled best first, the later one first.
+    const recalled = (texts: string[], minutes: number[]) =>
+      recollections(texts.map((text, position) => (position % 2 === 0 ? u(text) : a(text)))).map((recollection, position) => ({
+        ...recollection,
+        passage: {
+          ...recollection.passage,
+          stored: { ...recollection.passage.stored, at: Date.UTC(2026, 10, 1) + minutes[position]! * 60_000 },
+        },
+      }));
+
+    it('shows lines in transcript order, each time they were said once, above the lines said then', () => {
+      const prompt = assemble(
+        input({ recalled: recalled(['the invoice went to Lyon', 'noted, Lyon it is', 'the parcel left Lyon'], [0, 0, 60]).reverse() }),
+      );
+      expect(String(recallOf(prompt).message.content).split('\n').slice(1)).toEqual([
+        '[2026-11-01 00:00]',
+        'user: the invoice went to Lyon',
+        'assistant: noted, Lyon it is',
+        '[2026-11-01 01:00]',
+        'user: the parcel left Lyon',
+      ]);
+    });
+
+    it('counts no fewer tokens than it holds, and not many more, so the budget is kept and used', () => {
+      const texts = Array.from(
+        { length: 60 },
+        (_, line) =>
+          `Line ${line}: order #${7000 + line * 13} shipped to ${['Lyon', 'Osaka', 'São Paulo'][line % 3]} on 2026-0${(line % 9) + 1}-1${line % 10}, "fragile" (${line * 7} kg)!`,
+      );
+      const prompt = assemble(
+        input({
+          recalled: recalled(
+            texts,
+            texts.map((_, line) => Math.floor(line / 4)),
+          ),
+        }),
+      );
+      const block = recallOf(prompt);
+      const real = tokenizer.countMessage(block.message, 'gpt-4o-mini');
+      expect(block.tokens).toBeGreaterThanOrEqual(real);
+      expect(block.tokens).toBeLessThanOrEqual(real * 1.15);
+    });
   });
 
   it('can put recalled turns before the window instead', () => {

@@ -48,7 +48,7 @@ describe('recall of archived turns', () => {
     await harness.chat('recall-1', { messages: [system('Be brief.'), user('Where did I say the spare key is hidden?')] });
     const messages = harness.provider.lastChat.body.messages;
     const recall = messages.find((message: { content: string }) => message.content.startsWith('[mnemo recall]'));
-    expect(recall.content).toMatch(/\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] user: The spare key is hidden under the blue flowerpot/);
+    expect(recall.content).toMatch(/\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\]\nuser: The spare key is hidden under the blue flowerpot/);
     // Late in the prompt: right before the new message, after the cache-stable prefix.
     expect(messages.indexOf(recall)).toBe(messages.length - 2);
   });
