@@ -97,16 +97,19 @@ export class FoldScheduler {
   }
 
   /**
-   * Whether the index should catch up now. The window always shows the newest window.min_tokens,
-   * so messages newer than that need no index yet: indexing waits until half of that is unindexed,
-   * which batches a few turns per run (the run costs the same for one message or eight) while
-   * everything that leaves the window is already searchable. Sessions this process has not indexed
-   * yet are checked by the job itself (their progress is in the stats record).
+   * Whether the index should catch up now. The window always shows its floor's worth of the newest
+   * turns (window.min_tokens, or more while the summary is short: windowMinTokens), so messages
+   * newer than that need no index yet: indexing waits until half of the floor is unindexed, which
+   * batches several turns per run (a run writes a record per term it touches, and turns share
+   * terms) while everything that leaves the window is already searchable, even to a request that
+   * arrives before the run ends. Sessions this process has not indexed yet are checked by the job
+   * itself (their progress is in the stats record).
    */
   private indexDue(sessionKey: string, meta: SessionMeta, config: MemoryConfig): boolean {
     if (!config.recall.enabled) return false;
     const indexed = this.indexedTokens.get(sessionKey);
-    return indexed === undefined || meta.memory.tokens - indexed >= config.window.min_tokens / 2 || meta.memory.tokens < indexed;
+    const floor = windowMinTokens(config.window, meta.memory.summary?.tokens ?? 0);
+    return indexed === undefined || meta.memory.tokens - indexed >= floor / 2 || meta.memory.tokens < indexed;
   }
 
   private start(sessionKey: string, credentials: FoldCredentials): void {

@@ -220,6 +220,42 @@ describe('passages', () => {
   });
 });
 
+describe('index runs', () => {
+  it('come once half the window floor is unindexed, several turns a run, and index all that left the window', async () => {
+    // Summary short: the window floor is cache_prefix_tokens (less the summary), about six turns here.
+    const harness = await startHarness({
+      memory: { summary: { enabled: false }, window: { min_tokens: 100, step_tokens: 100, cache_prefix_tokens: 600 } },
+    });
+    try {
+      const runs = async () => {
+        const text = await (await fetch(`${harness.mnemo.url}/metrics`)).text();
+        return Number(/^mnemo_index_runs_total\{outcome="indexed"\} (\d+)/m.exec(text)?.[1] ?? 0);
+      };
+      await (
+        await harness.chat('batched', { messages: [user('The spare key is hidden under the blue flowerpot by the kitchen door.')] })
+      ).text();
+      await harness.mnemo.folds.drain();
+      const first = await runs();
+      for (let turn = 0; turn < 24; turn++) {
+        await (
+          await harness.chat('batched', { messages: [user(`Let us talk about the garden for a while, this is turn ${turn}.`)] })
+        ).text();
+        await harness.mnemo.folds.drain();
+      }
+      const batched = (await runs()) - first;
+      expect(batched).toBeGreaterThan(0);
+      expect(batched).toBeLessThanOrEqual(24 / 3);
+      await harness.chat('batched', { messages: [user('Where is the spare key hidden?')] });
+      const messages: Array<{ role: string; content: string }> = harness.provider.lastChat.body.messages;
+      // Out of the window, and back through recall.
+      expect(messages.filter((entry) => entry.role === 'user' && entry.content.includes('blue flowerpot'))).toEqual([]);
+      expect(messages.find((entry) => entry.content.startsWith('[mnemo recall]'))?.content).toContain('blue flowerpot');
+    } finally {
+      await harness.close();
+    }
+  });
+});
+
 describe('posting lists', () => {
   const search = async (store: Awaited<ReturnType<typeof createStore>>, docs: number, indexedUpTo: number, query: string) => {
     await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs, length: docs * 5, indexedUpTo } }]);
