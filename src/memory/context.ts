@@ -95,6 +95,7 @@ function factTerms(fact: ContextFact): Set<string> {
 /** Facts most relevant to `query` (term overlap weighted by rarity), best first, only those sharing a term. */
 export function relevantFacts(facts: ContextFact[], query: string, now: number): ContextFact[] {
   const live = facts.filter((fact) => !isExpired(fact, now));
+  if (live.length === 0) return [];
   const queryTerms = new Set(terms(query));
   if (queryTerms.size === 0) return [];
   const documents = live.map(factTerms);

@@ -135,15 +135,17 @@ const STOPWORDS = new Set(
   ).split(' '),
 );
 
-// Stems are pure functions of the word; a conversation reuses a few thousand words.
+// Stems are pure functions of the word; a conversation reuses a few thousand words. Numbers and
+// ids are not stemmed, nor cached: each is new, and they filled the cache that the words need.
 const STEM_CACHE_LIMIT = 50_000;
 const stems = new Map<string, string>();
 
 function stem(word: string): string {
+  if (!/^[a-z]+$/.test(word)) return word;
   let stemmed = stems.get(word);
   if (stemmed === undefined) {
-    // Porter's algorithm (the `stemmer` package) on words; numbers and ids stay as they are.
-    stemmed = /^[a-z]+$/.test(word) ? stemmer(word) : word;
+    // Porter's algorithm (the `stemmer` package).
+    stemmed = stemmer(word);
     if (stems.size >= STEM_CACHE_LIMIT) stems.clear();
     stems.set(word, stemmed);
   }
