@@ -3,6 +3,7 @@ import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { Indexed } from './assemble.js';
+import { setImmediate as nextTurnOfLoop } from 'node:timers/promises';
 import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
@@ -57,6 +58,15 @@ export function foldCredentials(headers: Record<string, string | string[] | unde
   }
   return out;
 }
+
+/**
+ * Background work waits for the event loop's next turn at the start of a job and between its
+ * steps, so the response that scheduled it ends first and requests that arrived meanwhile run
+ * before it. With an in-process store (memory, SQLite) every await in a job resolves at once: a
+ * job ran as one block of CPU and held back the next request (bench: streaming time to first
+ * byte +0.70–0.76 ms over a bare proxy with index runs interleaved, +0.42–0.45 ms without).
+ */
+const yieldToRequests = (): Promise<void> => nextTurnOfLoop();
 
 /** Messages indexed per run at most: a long backlog (an import, a new index generation) is worked off in bounded steps. */
 const INDEX_BATCH = 256;
@@ -150,7 +160,9 @@ export class FoldScheduler {
   private async work(sessionKey: string, credentials: FoldCredentials): Promise<void> {
     const config = this.deps.memory();
     try {
+      await yieldToRequests();
       if (config.recall.enabled) await this.index(sessionKey, credentials);
+      await yieldToRequests();
       if (config.summary.enabled) await this.fold(sessionKey, credentials);
       this.backoff.delete(sessionKey);
     } catch (error) {
@@ -185,6 +197,7 @@ export class FoldScheduler {
         index: from + offset,
       }));
       const unindexed = messages.filter(({ index }) => index >= stats.indexedUpTo);
+      await yieldToRequests();
       const added = await postingsFor(
         this.deps.store,
         sessionKey,
@@ -192,6 +205,7 @@ export class FoldScheduler {
         unindexed.flatMap(({ stored, index }) => passagesOf(stored, index)),
         stats.common,
       );
+      await yieldToRequests();
       const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
       let next: IndexStats = {
         ...stats,

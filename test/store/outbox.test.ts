@@ -126,6 +126,9 @@ describe('the outbox, on a real SQLite store with faults', () => {
   it('notices a deleted SQLite file: writes fail loudly into the outbox, and /readyz fails', async () => {
     const { harness: h, db } = await start();
     await h.chat('o-6', { messages: [user('stored before')] });
+    // The first turn's background work is done before the file goes: else it may be the first
+    // to notice, and the next turn's read would fail (503) rather than its write (queued).
+    await h.mnemo.folds.drain();
     unlinkSync(db);
     const response = await h.chat('o-6', { messages: [user('after the file went')] });
     expect(response.status).toBe(200);
