@@ -3,7 +3,6 @@ import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
 import type { Indexed } from './assemble.js';
-import { setImmediate as nextTurnOfLoop } from 'node:timers/promises';
 import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
@@ -12,6 +11,7 @@ import { EMPTY_STATS, indexGeneration, postingsFor, isQuestion, settleCommon, st
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
 import { windowMinTokens, windowStart } from './window.js';
+import { yieldToRequests } from './yield.js';
 
 export interface FoldDeps {
   store: SessionStore;
@@ -58,15 +58,6 @@ export function foldCredentials(headers: Record<string, string | string[] | unde
   }
   return out;
 }
-
-/**
- * Background work waits for the event loop's next turn at the start of a job and between its
- * steps, so the response that scheduled it ends first and requests that arrived meanwhile run
- * before it. With an in-process store (memory, SQLite) every await in a job resolves at once: a
- * job ran as one block of CPU and held back the next request (bench: streaming time to first
- * byte +0.70–0.76 ms over a bare proxy with index runs interleaved, +0.42–0.45 ms without).
- */
-const yieldToRequests = (): Promise<void> => nextTurnOfLoop();
 
 /** Messages indexed per run at most: a long backlog (an import, a new index generation) is worked off in bounded steps. */
 const INDEX_BATCH = 256;
