@@ -361,31 +361,51 @@ export async function searchPassages(
   const skip = new Set(common?.map(([term]) => term));
   const belowDoc = Math.min(options.belowIndex, stats.indexedUpTo) * MAX_PASSAGES;
   const averageLength = length / docs || 1;
+  // Rarest terms first: they decide whether any passage can reach the trigger (below).
+  const weighted = records
+    .flatMap((record, position) =>
+      record && !skip.has(queryTerms[position]!) ? [{ record, idf: Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5)) }] : [],
+    )
+    .sort((a, b) => b.idf - a.idf);
+  const ideal = weighted.reduce((total, { idf }) => total + idf, 0);
+  if (ideal === 0) return { hits: [], stats };
+  const trigger = (options.triggerCoverage ?? 0) * ideal;
+  // A term adds at most idf × (k1 + 1) to a passage's score (BM25 saturates in tf). The commonest
+  // terms, whose bounds add up to at most half the trigger, are scored last: when no passage gets
+  // within their bound of the trigger on the rarer terms alone, nothing is recalled and their lists
+  // (the longest) are never read. Most chat turns are statements, whose trigger is high, and share
+  // few rare words with any one earlier passage. (Up to the whole trigger, the bound was too loose:
+  // one rare word in common kept the check from deciding; bench texts: 10% of searches decided early,
+  // against 99.9% at half.)
+  let unread = 0;
+  let essential = weighted.length;
+  while (essential > 0 && unread + weighted[essential - 1]!.idf * (K1 + 1) <= trigger / 2) unread += weighted[--essential]!.idf * (K1 + 1);
   const scores = new Map<number, number>();
-  let ideal = 0;
-  records.forEach((record, position) => {
-    if (!record || skip.has(queryTerms[position]!)) return;
-    const idf = Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5));
-    ideal += idf;
+  const score = ({ record, idf }: (typeof weighted)[number]) => {
     const postings = new PostingList(record.postings, record.df > FREQUENT_SHARE * docs ? FREQUENT_POSTINGS : Infinity);
     for (let i = 0; i < postings.count; i++) {
       const doc = postings.doc(i);
       if (doc >= belowDoc) continue;
       const tf = postings.tf(i);
-      const score = (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings.length(i)) / averageLength));
-      scores.set(doc, (scores.get(doc) ?? 0) + score);
+      scores.set(doc, (scores.get(doc) ?? 0) + (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings.length(i)) / averageLength)));
     }
-  });
-  if (ideal === 0) return { hits: [], stats };
+  };
+  weighted.slice(0, essential).forEach(score);
+  if (essential < weighted.length) {
+    let bound = 0;
+    for (const partial of scores.values()) bound = Math.max(bound, partial);
+    if (bound + unread < trigger) return { hits: [], stats };
+    weighted.slice(essential).forEach(score);
+  }
   const hits: RecallHit[] = [];
   let best = 0;
-  for (const [doc, score] of scores) {
-    const coverage = score / ideal;
+  for (const [doc, total] of scores) {
+    const coverage = total / ideal;
     best = Math.max(best, coverage);
-    if (coverage >= options.minCoverage) hits.push({ doc, score, coverage });
+    if (coverage >= options.minCoverage) hits.push({ doc, score: total, coverage });
   }
   // Nothing matches the message well enough: it does not need the past (and pays nothing for it).
-  if (best < (options.triggerCoverage ?? 0)) return { hits: [], stats };
+  if (best * ideal < trigger) return { hits: [], stats };
   return { hits: hits.sort((a, b) => b.score - a.score || b.doc - a.doc).slice(0, options.limit), stats };
 }
 

@@ -256,6 +256,41 @@ describe('index runs', () => {
   });
 });
 
+describe('the recall trigger', () => {
+  it('decides as scoring every query term would, though a statement skips the lists of its commonest terms', async () => {
+    // Zipf-like draws from a small vocabulary, so some terms are in most passages and some in few.
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const vocabulary = Array.from({ length: 300 }, (_, rank) => `word${rank}x`);
+    const text = (words: number) =>
+      Array.from({ length: words }, () => vocabulary[Math.floor(vocabulary.length * random() ** 3)]).join(' ');
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    const archive = Array.from({ length: 300 }, (_, index) => message(index, text(12 + (index % 20))));
+    const stats = await indexMessages(store, 's', 1, archive);
+    await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs: stats.docs, length: stats.length, indexedUpTo: 300 } }]);
+    // New texts, and near-repeats of archived ones (which reach a high trigger).
+    const queries = [
+      ...Array.from({ length: 40 }, () => text(15)),
+      ...archive.slice(0, 40).map(({ stored }) => `${stored.message.content} ${text(2)}`),
+    ];
+    let recalled = 0;
+    for (const query of queries) {
+      for (const triggerCoverage of [0.2, 0.5, 0.9]) {
+        const options = { limit: 20, belowIndex: 300, minCoverage: 0.1 };
+        const every = (await searchPassages(store, 's', 1, query, options)).hits;
+        const best = Math.max(0, ...every.map((hit) => hit.coverage));
+        const gated = (await searchPassages(store, 's', 1, query, { ...options, triggerCoverage })).hits;
+        expect(gated).toEqual(best >= triggerCoverage ? every : []);
+        if (triggerCoverage === 0.9 && gated.length > 0) recalled++;
+      }
+    }
+    // Both outcomes occur at the statement trigger.
+    expect(recalled).toBeGreaterThan(0);
+    expect(recalled).toBeLessThan(queries.length);
+    await store.close();
+  });
+});
+
 describe('posting lists', () => {
   const search = async (store: Awaited<ReturnType<typeof createStore>>, docs: number, indexedUpTo: number, query: string) => {
     await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs, length: docs * 5, indexedUpTo } }]);
