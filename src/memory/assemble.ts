@@ -4,6 +4,7 @@ import { renderFacts } from './facts.js';
 import { CONTEXT_HEADER, dataLine, MEMORY_HEADER, quotedBlock, RECALL_HEADER } from './framing.js';
 import { contentText, type ChatMessage, type StoredMessage } from './messages.js';
 import { passageTokens, STAMP_TOKENS } from './passages.js';
+import { isQuestion } from './lexical-index.js';
 import type { RecalledPassage, Recollection } from './recall.js';
 import { applyRules, type WindowEntry } from './rules/index.js';
 import type { SessionMemory } from './state.js';
@@ -213,8 +214,8 @@ function memoryMessage(input: AssemblyInput, windowStart: number): AssembledMess
 }
 
 /**
- * Recalled passages within `budget`, filled best first: every hit that fits,
- * then their neighbours (the reply to a question, the line with the date);
+ * Recalled passages within `budget`, filled best first: every hit that fits
+ * (a question with its answer), then their neighbours (the line with the date);
  * shown in transcript order under the time their messages were said. Lines
  * said at the same minute share one time line: repeated on every line, the
  * time cost a third of a short line's tokens.
@@ -234,7 +235,16 @@ function recallMessage(recalled: Recollection[], budget: number, input: Assembly
     stamps.add(stamp);
     used += cost;
   };
-  for (const { passage } of recalled) add(passage);
+  for (const { passage, neighbours } of recalled) {
+    add(passage);
+    // A hit that asks something ("What genre is your screenplay?") matched the new message's words,
+    // but its answer is the passage after it: that comes along at once, before weaker hits.
+    // (bench:locomo: BM25 0.765 -> 0.778, hybrid 0.793 -> 0.797, same tokens.)
+    if (isQuestion(passage.text)) {
+      const answer = neighbours.find((near) => near.doc > passage.doc);
+      if (answer) add(answer);
+    }
+  }
   for (const { neighbours } of recalled) neighbours.forEach(add);
   if (lines.size === 0) return undefined;
   // Each time line once, even if a clock stepped back between messages: the budget counted one.

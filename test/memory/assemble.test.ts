@@ -60,6 +60,35 @@ describe('assemble', () => {
       ]);
     });
 
+    it("brings a question's answer along with it, before weaker hits; other neighbours only if room is left", () => {
+      const [before, question, answer, second, third] = recalled(
+        [
+          'Long time no see, how have you been lately?',
+          'What genre is your first screenplay?',
+          'A mix of drama and romance, with a slow start.',
+          'The screenplay went to two festivals this spring.',
+          'I rewrote the screenplay ending three times in May.',
+        ],
+        [9, 10, 10, 20, 30],
+      );
+      const hits = [
+        { passage: question!.passage, neighbours: [before!.passage, answer!.passage] },
+        { passage: second!.passage, neighbours: [] },
+        { passage: third!.passage, neighbours: [] },
+      ];
+      const lines = (budget: number) =>
+        String(recallOf(assemble(input({ recalled: hits, config: memoryConfig({ recall: { max_tokens: budget } }) }))).message.content);
+      // Room for three lines and their time lines: the question, its answer and the best other hit.
+      const tight = lines(100);
+      expect(tight).toContain('A mix of drama and romance');
+      expect(tight).toContain('went to two festivals');
+      expect(tight).not.toContain('rewrote the screenplay');
+      expect(tight).not.toContain('Long time no see');
+      const roomy = lines(400);
+      expect(roomy).toContain('rewrote the screenplay');
+      expect(roomy).toContain('Long time no see');
+    });
+
     it('counts no fewer tokens than it holds, and not many more, so the budget is kept and used', () => {
       const texts = Array.from(
         { length: 60 },
