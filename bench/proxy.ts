@@ -23,8 +23,11 @@ import { uniqueMessage } from './texts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16];
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARM_UP_SECONDS = 3;
-const SHORT = { sessions: 200, turns: 40 };
+// 200 sessions a round: each round's load adds turns to every session, and more sessions keep the
+// short ones short over the rounds.
+const SHORT = { sessions: 200 * ROUNDS, turns: 40 };
 const LONG = { sessions: 32, turns: 1_000 };
 const children: ChildProcess[] = [];
 
@@ -92,7 +95,18 @@ interface Load {
   sideCpu: number;
 }
 
-async function load(server: Server, connections: number, sessions?: string[], seconds = SECONDS, sidePid?: number): Promise<Load> {
+/**
+ * `drained`: waits until the background work the load set off has finished before the CPU is read,
+ * so a turn's deferred work (index runs, folds) is counted in its own row, not the next one's.
+ */
+async function load(
+  server: Server,
+  connections: number,
+  sessions?: string[],
+  seconds = SECONDS,
+  sidePid?: number,
+  drained?: () => Promise<void>,
+): Promise<Load> {
   let next = 0;
   const cpuBefore = cpuMs(server.pid);
   const sideBefore = sidePid ? cpuMs(sidePid) : 0;
@@ -112,6 +126,7 @@ async function load(server: Server, connections: number, sessions?: string[], se
       },
     ],
   });
+  await drained?.();
   const total = Math.max(1, result.requests.total);
   return {
     rps: result.requests.total / seconds,
@@ -192,12 +207,37 @@ function median(values: number[]): number {
 
 const ms = (value: number, digits = 3) => value.toFixed(digits);
 
+interface Target {
+  name: string;
+  server: Server;
+  sessions?: string[];
+  sidePid?: number;
+  seconds?: number;
+}
+
+/** A row from its rounds: the median of each figure, and the range of the server's CPU. */
+function medianRow(rounds: Row[]): Row {
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const pick = (field: keyof Load) => median(rounds.map((round) => round.load[field]));
+  const cpus = rounds.map((round) => round.load.cpu);
+  const alone = rounds.flatMap((round) => (round.alone === undefined ? [] : [round.alone]));
+  return {
+    name: rounds[0]!.name,
+    concurrency: rounds[0]!.concurrency,
+    load: { rps: pick('rps'), errors: Math.max(...rounds.map((round) => round.load.errors)), cpu: pick('cpu'), sideCpu: pick('sideCpu') },
+    alone: alone.length > 0 ? median(alone) : undefined,
+    cpuRange: [Math.min(...cpus), Math.max(...cpus)],
+  };
+}
+
 interface Row {
   name: string;
   concurrency: number;
   load: Load;
   /** p50 of one request at a time (c=1 only), timed in the bench process. */
   alone?: number;
+  /** The lowest and highest CPU per request over the rounds. */
+  cpuRange?: [number, number];
 }
 
 async function main() {
@@ -210,51 +250,71 @@ async function main() {
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-bench-'));
   const rows: Row[] = [];
-  const measure = async (name: string, server: Server, options: { sessions?: string[]; sidePid?: number; seconds?: number } = {}) => {
-    // Unrecorded warm-up: JIT, connection pools and heap sizing settle in the first seconds of load.
-    await load(server, 16, options.sessions, WARM_UP_SECONDS);
-    for (const concurrency of CONCURRENCY) {
-      const result = await load(server, concurrency, options.sessions, options.seconds ?? SECONDS, options.sidePid);
-      const alone = concurrency === 1 ? (await sequential(server, 300, { sessions: options.sessions })).total : undefined;
-      if (result.errors > 0)
-        throw new Error(`${name} c=${concurrency}: ${result.errors} requests failed; a row with errors measures nothing`);
-      rows.push({ name, concurrency, load: result, alone });
-      console.log(
-        `${name} c=${concurrency}: ${result.rps.toFixed(0)} req/s, CPU ${ms(result.cpu)} ms/request, errors ${result.errors}${alone === undefined ? '' : `, alone p50 ${ms(alone)} ms`}`,
-      );
-    }
-  };
 
+  // Every target is started and filled first, then measured in interleaved rounds: this shared
+  // machine drifts for minutes at a time, so rows measured minutes apart were not comparable (one
+  // run read a 1,000-turn turn at 1.37× a 40-turn one, the next at 1.61×, on the same code). Each
+  // row reports the median of its rounds and the range of its CPU.
   const bare = await serve('bench/bare-proxy.ts', [provider.url]);
   const portkey = await servePortkey(provider.url);
-  // The provider's own CPU is not any target's; its row is the floor for latency.
-  await measure('direct to provider', provider);
-  await measure('bare Node proxy (http-proxy)', bare);
-  await measure('Portkey gateway 1.15.2 (no memory)', portkey);
-  await stop(portkey);
-  await stop(bare);
-
+  const targets: Target[] = [
+    // The provider's own CPU is not any target's; its row is the floor for latency.
+    { name: 'direct to provider', server: provider },
+    { name: 'bare Node proxy (http-proxy)', server: bare },
+    { name: 'Portkey gateway 1.15.2 (no memory)', server: portkey },
+  ];
   const stores: Array<[string, string, number | undefined]> = [
     ['memory store', 'memory://', undefined],
     ['SQLite', `sqlite://${join(dir, 'bench.db')}`, undefined],
     ['Redis', redis.url, redis.pid],
   ];
+  const mnemos: Server[] = [];
   for (const [label, url, sidePid] of stores) {
     const mnemo = await serve('bench/mnemo-server.ts', [`${provider.url}/v1`, url]);
-    if (label === 'memory store') await measure('mnemo, no session', mnemo);
+    mnemos.push(mnemo);
+    if (label === 'memory store') targets.push({ name: 'mnemo, no session', server: mnemo });
+    console.log(`filling ${SHORT.sessions} sessions of ${SHORT.turns} turns (${label})…`);
     const sessions = await fill(mnemo.url, `s-${label.replace(/\W/g, '')}`, SHORT.sessions, SHORT.turns);
     await settle(mnemo.url);
-    await measure(`mnemo, memory on, ${label}, ${SHORT.turns}-turn sessions`, mnemo, { sessions, sidePid });
+    targets.push({ name: `mnemo, memory on, ${label}, ${SHORT.turns}-turn sessions`, server: mnemo, sessions, sidePid });
     if (label === 'memory store') {
       console.log(`filling ${LONG.sessions} sessions of ${LONG.turns} turns…`);
       const long = await fill(mnemo.url, 'long', LONG.sessions, LONG.turns);
       await settle(mnemo.url);
       // Long sessions fold their summaries in bursts: a longer run, so a row does not hinge on
       // whether a burst fell inside it (5 s runs of this row read 1.20× and 1.92× the 40-turn one).
-      await measure(`mnemo, memory on, ${label}, ${LONG.turns}-turn sessions`, mnemo, { sessions: long, seconds: 3 * SECONDS });
+      targets.push({
+        name: `mnemo, memory on, ${label}, ${LONG.turns}-turn sessions`,
+        server: mnemo,
+        sessions: long,
+        seconds: 3 * SECONDS,
+      });
     }
-    await stop(mnemo);
   }
+  // Unrecorded warm-up: JIT, connection pools and heap sizing settle in the first seconds of load.
+  for (const target of targets) await load(target.server, 16, target.sessions, WARM_UP_SECONDS);
+  const samples = new Map<string, Row[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const { name, server, sessions, sidePid, seconds } of targets) {
+      for (const concurrency of CONCURRENCY) {
+        const result = await load(server, concurrency, sessions, seconds ?? SECONDS, sidePid, sessions && (() => settle(server.url)));
+        const alone = concurrency === 1 ? (await sequential(server, 300, { sessions })).total : undefined;
+        // What the one-at-a-time requests set off is nobody's row: let it finish.
+        if (alone !== undefined && sessions) await settle(server.url);
+        if (result.errors > 0)
+          throw new Error(`${name} c=${concurrency}: ${result.errors} requests failed; a row with errors measures nothing`);
+        const key = `${name}@${concurrency}`;
+        samples.set(key, [...(samples.get(key) ?? []), { name, concurrency, load: result, alone }]);
+        console.log(
+          `round ${round} ${name} c=${concurrency}: ${result.rps.toFixed(0)} req/s, CPU ${ms(result.cpu)} ms/request${alone === undefined ? '' : `, alone p50 ${ms(alone)} ms`}`,
+        );
+      }
+    }
+  }
+  for (const rounds of samples.values()) rows.push(medianRow(rounds));
+  await stop(portkey);
+  await stop(bare);
+  for (const mnemo of mnemos) await stop(mnemo);
 
   // Streaming, one request at a time: time to first byte.
   const streamBare = await serve('bench/bare-proxy.ts', [provider.url]);
@@ -277,7 +337,7 @@ async function main() {
   log('# npm run bench — what a memory turn costs, beside its peers');
   log('');
   log(
-    `Machine: ${machine()}. Generated ${new Date().toISOString()}. Every target is its own process in front of the same fast provider (bench/fast-provider.ts: no tokenizing, no logging), measured one after another in this run. Load: autocannon in the bench process, ${SECONDS} s per row (${3 * SECONDS} s for the 1,000-turn row) after a ${WARM_UP_SECONDS} s unrecorded warm-up; a stateless client (only the new message per request) spread over many sessions, every message a unique 30–60-word text (bench/texts.ts) and every reply unique. Sessions are filled through mnemo first and its background work (folds, index runs) is drained. **CPU** is the server process's own user + system time per request, from /proc (Redis's own CPU is shown beside mnemo's).`,
+    `Machine: ${machine()}. Generated ${new Date().toISOString()}. Every target is its own process in front of the same fast provider (bench/fast-provider.ts: no tokenizing, no logging), all started and filled first, then measured in ${ROUNDS} interleaved rounds (target after target, round after round): each row is the median of its rounds, with the range of its CPU, since this shared machine drifts for minutes at a time. Load: autocannon in the bench process, ${SECONDS} s per row and round (${3 * SECONDS} s for the 1,000-turn row) after a ${WARM_UP_SECONDS} s unrecorded warm-up; a stateless client (only the new message per request) spread over many sessions, every message a unique 30–60-word text (bench/texts.ts) and every reply unique. Sessions are filled through mnemo first and its background work (folds, index runs) is drained. **CPU** is the server process's own user + system time per request, from /proc (Redis's own CPU is shown beside mnemo's).`,
   );
   log('');
   for (const concurrency of CONCURRENCY) {
@@ -286,15 +346,16 @@ async function main() {
     log(`## ${concurrency === 1 ? 'One request in flight (c=1)' : `${concurrency} requests in flight (c=${concurrency})`}`);
     log('');
     log(
-      `| target | own CPU ms/request | × bare | × Portkey | req/s | req/s vs Portkey | errors${concurrency === 1 ? ' | p50 ms, one at a time |' : ' |'}`,
+      `| target | own CPU ms/request | CPU range over rounds | × bare | × Portkey | req/s | req/s vs Portkey | errors${concurrency === 1 ? ' | p50 ms, one at a time |' : ' |'}`,
     );
-    log(`| --- | ---: | ---: | ---: | ---: | ---: | ---:${concurrency === 1 ? ' | ---: |' : ' |'}`);
+    log(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---:${concurrency === 1 ? ' | ---: |' : ' |'}`);
     for (const entry of rows.filter((candidate) => candidate.concurrency === concurrency)) {
       const { cpu, sideCpu, rps, errors } = entry.load;
       const direct = entry.name.startsWith('direct');
       const cpuText = direct ? '(the provider)' : `${ms(cpu)}${sideCpu > 0 ? ` (+ Redis ${ms(sideCpu)})` : ''}`;
+      const range = direct || !entry.cpuRange ? '' : `${ms(entry.cpuRange[0])}–${ms(entry.cpuRange[1])}`;
       log(
-        `| ${entry.name} | ${cpuText} | ${direct ? '' : ms((cpu + sideCpu) / bareRow.cpu, 1)} | ${direct ? '' : ms((cpu + sideCpu) / portkeyRow.cpu, 2)} | ${rps.toFixed(0)} | ${ms(rps / portkeyRow.rps, 2)}× | ${errors}${concurrency === 1 ? ` | ${ms(entry.alone ?? 0, 2)} |` : ' |'}`,
+        `| ${entry.name} | ${cpuText} | ${range} | ${direct ? '' : ms((cpu + sideCpu) / bareRow.cpu, 1)} | ${direct ? '' : ms((cpu + sideCpu) / portkeyRow.cpu, 2)} | ${rps.toFixed(0)} | ${ms(rps / portkeyRow.rps, 2)}× | ${errors}${concurrency === 1 ? ` | ${ms(entry.alone ?? 0, 2)} |` : ' |'}`,
       );
     }
     log('');
