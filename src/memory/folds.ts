@@ -6,7 +6,7 @@ import type { Indexed } from './assemble.js';
 import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
-import { docOf, KEYS_POSITION, passagesOf } from './passages.js';
+import { docOf, KEYS_POSITION, passagesOf, type Passage } from './passages.js';
 import { EMPTY_STATS, indexGeneration, postingsFor, isQuestion, settleCommon, statsRecordName, type IndexStats } from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
@@ -189,22 +189,13 @@ export class FoldScheduler {
       }));
       const unindexed = messages.filter(({ index }) => index >= stats.indexedUpTo);
       await yieldToRequests();
-      const added = await postingsFor(
-        this.deps.store,
+      const added = await this.countPostings(
         sessionKey,
         generation,
+        stats,
         unindexed.flatMap(({ stored, index }) => passagesOf(stored, index)),
-        stats.common,
       );
-      await yieldToRequests();
-      const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
-      let next: IndexStats = {
-        ...stats,
-        docs: stats.docs + added.docs,
-        length: stats.length + added.length,
-        common,
-        indexedUpTo: Math.max(stats.indexedUpTo, to),
-      };
+      let next: IndexStats = { ...added.stats, indexedUpTo: Math.max(stats.indexedUpTo, to) };
       let embeddingTokens = 0;
       let embeddingError: unknown;
       if (embedding) {
@@ -222,12 +213,7 @@ export class FoldScheduler {
           embeddingError = error;
         }
       }
-      // Erased (or erased and started anew) meanwhile: its postings are orphans; never count them.
-      const still = await this.deps.store.getMeta(sessionKey);
-      if (!still || still.createdAt !== meta.createdAt) return;
-      // The postings and the stats that count them in one write (atomic on every backend; the
-      // stats last, for a backend that applies it in order).
-      await this.deps.store.writeAux(sessionKey, [...added.entries, { name: statsRecordName(generation), value: next }]);
+      if (!(await this.land(sessionKey, meta, generation, added.entries, next))) return;
       this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
       if (embeddingError) throw embeddingError;
       if (next.indexedUpTo >= meta.count) this.noteIndexed(sessionKey, meta);
@@ -353,22 +339,35 @@ export class FoldScheduler {
     const generation = indexGeneration(meta.memory.recall);
     const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
     const passages = keys.map(({ turn, text }) => ({ doc: docOf(plan.from + turn, KEYS_POSITION), text }));
+    const added = await this.countPostings(sessionKey, generation, stats, passages);
+    await this.land(sessionKey, meta, generation, added.entries, added.stats);
+  }
+
+  /** The term records `passages` change, and `stats` with them counted (common terms settled). */
+  private async countPostings(sessionKey: string, generation: number, stats: IndexStats, passages: Array<Pick<Passage, 'doc' | 'text'>>) {
     const added = await postingsFor(this.deps.store, sessionKey, generation, passages, stats.common);
-    const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, stats.docs + added.docs);
+    await yieldToRequests();
+    const docs = stats.docs + added.docs;
+    const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, docs);
+    return { entries: added.entries, stats: { ...stats, docs, length: stats.length + added.length, common } satisfies IndexStats };
+  }
+
+  /**
+   * Writes term records and the stats that count them in one write (atomic on every backend; the
+   * stats last, for a backend that applies it in order) — unless the session was erased (or erased
+   * and started anew) meanwhile: its postings would be orphans, never to be counted.
+   */
+  private async land(
+    sessionKey: string,
+    meta: SessionMeta,
+    generation: number,
+    entries: Array<{ name: string; value: unknown }>,
+    stats: IndexStats,
+  ): Promise<boolean> {
     const still = await this.deps.store.getMeta(sessionKey);
-    if (!still || still.createdAt !== meta.createdAt) return;
-    await this.deps.store.writeAux(sessionKey, [
-      ...added.entries,
-      {
-        name: statsRecordName(generation),
-        value: {
-          ...stats,
-          docs: stats.docs + added.docs,
-          length: stats.length + added.length,
-          common,
-        } satisfies IndexStats,
-      },
-    ]);
+    if (!still || still.createdAt !== meta.createdAt) return false;
+    await this.deps.store.writeAux(sessionKey, [...entries, { name: statsRecordName(generation), value: stats }]);
+    return true;
   }
 
   /**

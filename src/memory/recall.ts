@@ -210,7 +210,7 @@ async function recollect(
     if (passage) hits.push({ passage });
   }
   const kept = withoutRepeats(hits, options.budget);
-  const reach = Math.min(options.reach, 1) > 0 ? options.reach : 0;
+  const reach = Math.max(0, options.reach);
   if (reach > 0) await load(kept.flatMap(({ passage }) => [passage.index - 1, passage.index + 1]));
   return kept.map(({ passage }) => {
     // The hit's message and the ones either side, in transcript order.
