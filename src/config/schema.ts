@@ -218,6 +218,11 @@ const memorySchema = z.strictObject({
       /** Tokens for recalled passages, filled best first. */
       max_tokens: z.number().int().min(0).default(2_500),
       /**
+       * hybrid: once the lexical gate decides the message needs the past, at least this many
+       * passages of the fused ranking are considered, however few matched its words.
+       */
+      min_hits: z.number().int().min(0).default(12),
+      /**
        * A passage is recalled only if it matches at least this share of the new message's weight
        * (BM25 score over that of a passage holding every query term once): a turn that needs
        * nothing gets nothing.

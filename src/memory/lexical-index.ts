@@ -340,6 +340,16 @@ export interface RecallHit {
   coverage: number;
 }
 
+/** A search's outcome: the hits, the index's statistics, and every passage a query term matched. */
+export interface LexicalSearch {
+  hits: RecallHit[];
+  stats: IndexStats;
+  /** Passages sharing at least one (scored) term with the query, hits or not; empty when nothing is recalled. */
+  matched: ReadonlySet<number>;
+}
+
+const NOTHING: ReadonlySet<number> = new Set();
+
 /**
  * The passages below `belowDoc` that best match `query`, best first, at most `limit`, with the
  * index's statistics. One store call reads the stats record and the query's term records.
@@ -350,14 +360,14 @@ export async function searchPassages(
   generation: number,
   query: string,
   options: { limit: number; belowIndex: number; minCoverage: number; triggerCoverage?: number },
-): Promise<{ hits: RecallHit[]; stats: IndexStats }> {
+): Promise<LexicalSearch> {
   const queryTerms = [...new Set(terms(query))];
   const [stats = EMPTY_STATS, ...records] = (await store.readAux<IndexStats | TermRecord>(sessionKey, [
     statsRecordName(generation),
     ...queryTerms.map((term) => termRecordName(generation, term)),
   ])) as [IndexStats | undefined, ...Array<TermRecord | undefined>];
   const { docs, length, common } = stats;
-  if (docs === 0 || options.limit === 0) return { hits: [], stats };
+  if (docs === 0 || options.limit === 0) return { hits: [], stats, matched: NOTHING };
   const skip = new Set(common?.map(([term]) => term));
   const belowDoc = Math.min(options.belowIndex, stats.indexedUpTo) * MAX_PASSAGES;
   const averageLength = length / docs || 1;
@@ -368,7 +378,7 @@ export async function searchPassages(
     )
     .sort((a, b) => b.idf - a.idf);
   const ideal = weighted.reduce((total, { idf }) => total + idf, 0);
-  if (ideal === 0) return { hits: [], stats };
+  if (ideal === 0) return { hits: [], stats, matched: NOTHING };
   const trigger = (options.triggerCoverage ?? 0) * ideal;
   // A term adds at most idf × (k1 + 1) to a passage's score (BM25 saturates in tf). The commonest
   // terms, whose bounds add up to at most half the trigger, are scored last: when no passage gets
@@ -394,7 +404,7 @@ export async function searchPassages(
   if (essential < weighted.length) {
     let bound = 0;
     for (const partial of scores.values()) bound = Math.max(bound, partial);
-    if (bound + unread < trigger) return { hits: [], stats };
+    if (bound + unread < trigger) return { hits: [], stats, matched: NOTHING };
     weighted.slice(essential).forEach(score);
   }
   const hits: RecallHit[] = [];
@@ -405,8 +415,12 @@ export async function searchPassages(
     if (coverage >= options.minCoverage) hits.push({ doc, score: total, coverage });
   }
   // Nothing matches the message well enough: it does not need the past (and pays nothing for it).
-  if (best * ideal < trigger) return { hits: [], stats };
-  return { hits: hits.sort((a, b) => b.score - a.score || b.doc - a.doc).slice(0, options.limit), stats };
+  if (best * ideal < trigger) return { hits: [], stats, matched: NOTHING };
+  return {
+    hits: hits.sort((a, b) => b.score - a.score || b.doc - a.doc).slice(0, options.limit),
+    stats,
+    matched: new Set(scores.keys()),
+  };
 }
 
 export type { Passage };

@@ -478,3 +478,79 @@ describe('repeats', () => {
     expect(kept.map((entry) => entry.passage.doc)).toEqual([9, 3]);
   });
 });
+
+describe('hybrid recall', () => {
+  let harness: Harness;
+  const recallBlock = () =>
+    harness.provider.lastChat.body.messages.find((message: { content: string }) => message.content.startsWith('[mnemo recall]'))?.content ??
+    '';
+  /** Says `lines` (one passage each) as one user message with a scripted reply, then enough small talk to push it out of the window. */
+  const archive = async (session: string, lines: string[], reply: string) => {
+    const { completion, json } = await import('../support/fake-provider.js');
+    harness.provider.next(json(completion({ content: reply })));
+    await (await harness.chat(session, { messages: [user(lines.join('\n'))] })).text();
+    const filler = ['weather in spring', 'favourite books', 'music for running', 'coffee brewing', 'garden tools', 'board games'];
+    for (let turn = 0; turn < 24; turn++) {
+      await (await harness.chat(session, { messages: [user(`Let us talk about ${filler[turn % filler.length]}, turn ${turn}.`)] })).text();
+      await harness.mnemo.folds.drain();
+    }
+  };
+
+  describe.each([
+    ['hybrid', true],
+    ['bm25', false],
+  ] as const)('with method %s', (method, filters) => {
+    beforeAll(async () => {
+      harness = await startHarness({
+        memory: {
+          summary: { trigger_tokens: 300 },
+          window: { min_tokens: 150, step_tokens: 150, cache_prefix_tokens: 0 },
+          recall: { method, neighbours: 1, min_hits: 0, embeddings: { batch_messages: 2 } },
+        },
+      });
+      await archive(
+        `nb-${method}`,
+        ['The spare key is hidden under the blue flowerpot by the kitchen door.', 'Harbour sunsets were lovely yesterday evening.'],
+        'Noted.',
+      );
+      await archive(`qa-${method}`, ['Where did I leave my passport?'], 'Inside the top drawer of the oak desk.');
+    }, 60_000);
+    afterAll(() => harness.close());
+
+    it(`${filters ? 'leaves out' : 'brings'} a neighbour that shares nothing with the question`, async () => {
+      await harness.chat(`nb-${method}`, { messages: [user('Where is the spare key hidden?')] });
+      expect(recallBlock()).toContain('blue flowerpot');
+      expect(recallBlock().includes('Harbour sunsets')).toBe(!filters);
+    });
+
+    it('always brings the reply to a recalled question, however unlike the new message it is', async () => {
+      await harness.chat(`qa-${method}`, { messages: [user('My passport, where was it again?')] });
+      expect(recallBlock()).toContain('Where did I leave my passport?');
+      expect(recallBlock()).toContain('top drawer of the oak desk');
+    });
+  });
+
+  it('considers min_hits passages of the fused ranking when few share the words of the new message', async () => {
+    harness = await startHarness({
+      memory: {
+        summary: { trigger_tokens: 300 },
+        window: { min_tokens: 150, step_tokens: 150, cache_prefix_tokens: 0 },
+        recall: { method: 'hybrid', neighbours: 0, min_hits: 6, embeddings: { batch_messages: 2 } },
+      },
+    });
+    try {
+      // The second line shares only words the lexical index drops (stopwords) with the question;
+      // the test provider's embeddings are bags of words, stopwords included, so only they find it.
+      await archive(
+        'min-hits',
+        ['The parcel went to the depot in town on Friday morning.', 'You were there with them all along, every single day.'],
+        'Noted.',
+      );
+      await harness.chat('min-hits', { messages: [user('Where were you with them and the parcel?')] });
+      expect(recallBlock()).toContain('parcel went to the depot in town');
+      expect(recallBlock()).toContain('You were there with them all along, every single day.');
+    } finally {
+      await harness.close();
+    }
+  }, 60_000);
+});
