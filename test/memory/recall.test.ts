@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   commonTerms,
   EMPTY_STATS,
@@ -268,22 +268,40 @@ describe('the recall trigger', () => {
     const archive = Array.from({ length: 300 }, (_, index) => message(index, text(12 + (index % 20))));
     const stats = await indexMessages(store, 's', 1, archive);
     await store.writeAux('s', [{ name: 'x1', value: { ...EMPTY_STATS, docs: stats.docs, length: stats.length, indexedUpTo: 300 } }]);
-    // New texts, and near-repeats of archived ones (which reach a high trigger).
+    // New texts, near-repeats of archived ones (which reach a high trigger), and part-repeats
+    // (which land on either side of it: where a bound too tight would decide wrongly).
+    const part = (content: string, share: number) =>
+      content
+        .split(' ')
+        .slice(0, Math.ceil(content.split(' ').length * share))
+        .join(' ');
     const queries = [
       ...Array.from({ length: 40 }, () => text(15)),
       ...archive.slice(0, 40).map(({ stored }) => `${stored.message.content} ${text(2)}`),
+      ...archive.slice(40, 120).map(({ stored }, index) => `${part(stored.message.content as string, 0.5 + (index % 5) / 10)} ${text(3)}`),
     ];
     let recalled = 0;
-    for (const query of queries) {
+    // Posting lists are decoded from base64 as they are scored: counting decodes counts lists read.
+    const decodes = vi.spyOn(Buffer, 'from');
+    const listsRead = { every: 0, statements: 0 };
+    for (const [position, query] of queries.entries()) {
+      // New texts: the statements of a chat, which recall nothing.
+      const fresh = position < 40;
       for (const triggerCoverage of [0.2, 0.5, 0.9]) {
         const options = { limit: 20, belowIndex: 300, minCoverage: 0.1 };
+        decodes.mockClear();
         const every = (await searchPassages(store, 's', 1, query, options)).hits;
+        if (fresh && triggerCoverage === 0.9) listsRead.every += decodes.mock.calls.length;
         const best = Math.max(0, ...every.map((hit) => hit.coverage));
+        decodes.mockClear();
         const gated = (await searchPassages(store, 's', 1, query, { ...options, triggerCoverage })).hits;
+        if (fresh && triggerCoverage === 0.9) listsRead.statements += decodes.mock.calls.length;
         expect(gated).toEqual(best >= triggerCoverage ? every : []);
         if (triggerCoverage === 0.9 && gated.length > 0) recalled++;
       }
     }
+    decodes.mockRestore();
+    expect(listsRead.statements).toBeLessThan(0.7 * listsRead.every);
     // Both outcomes occur at the statement trigger.
     expect(recalled).toBeGreaterThan(0);
     expect(recalled).toBeLessThan(queries.length);
