@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
-import { machine, processCpuMs } from './machine.js';
+import { backgroundDrained, machine, processCpuMs } from './machine.js';
 import { uniqueMessage } from './texts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -45,19 +45,6 @@ const port = await new Promise<number>((resolve) =>
 const url = `http://127.0.0.1:${port}`;
 const body = (content: string) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
 
-/** Resolves once folds and index runs stop moving (their counters in /metrics hold still for a second). */
-async function drained(base: string): Promise<void> {
-  const work = async () => {
-    const text = await (await request(`${base}/metrics`)).body.text();
-    return [...text.matchAll(/^mnemo_(?:folds|index_runs)_total\{[^}]*\} (\d+)/gm)].reduce((total, match) => total + Number(match[1]), 0);
-  };
-  let previous = -1;
-  for (let current = await work(); current !== previous; current = await work()) {
-    previous = current;
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
-}
-
 const sessions = Array.from({ length: SESSIONS }, (_, index) => `p-${index}`);
 for (const id of sessions) {
   for (let turn = 0; turn < TURNS; turn++) {
@@ -69,7 +56,7 @@ for (const id of sessions) {
     await response.body.text();
   }
 }
-await drained(url);
+await backgroundDrained(url);
 let next = 0;
 const cpuBefore = processCpuMs(child.pid!);
 const result = await autocannon({
@@ -92,7 +79,7 @@ const result = await autocannon({
 // The background work the load set off (index runs, folds) is part of what its turns cost: read
 // the CPU once it has drained. (Read at the end of the load, a 1,000-turn turn looked 1.02× a
 // 25-turn one; npm run bench, which drains, read 1.77×: long sessions fold every few dozen turns.)
-await drained(url);
+await backgroundDrained(url);
 const cpuPerRequest = (processCpuMs(child.pid!) - cpuBefore) / Math.max(1, result.requests.total);
 console.log(`${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo CPU ${cpuPerRequest.toFixed(3)} ms/request`);
 const exited = new Promise((resolve) => child.once('exit', resolve));

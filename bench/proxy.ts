@@ -17,7 +17,7 @@ import { request } from 'undici';
 import { freePort, startRedis } from '../test/support/redis-server.js';
 import { messageHash, newMessageId } from '../src/memory/messages.js';
 import { createStore } from '../src/store/factory.js';
-import { machine, processCpuMs } from './machine.js';
+import { backgroundDrained, machine, processCpuMs } from './machine.js';
 import { portkeyHeaders, portkeyScript } from './portkey.js';
 import { uniqueMessage } from './texts.js';
 
@@ -158,19 +158,6 @@ async function fill(url: string, prefix: string, count: number, turns: number): 
   return ids;
 }
 
-/** Waits until background work the fill set off has finished (folds and index runs stop moving). */
-async function settle(url: string): Promise<void> {
-  const work = async () => {
-    const text = await (await request(`${url}/metrics`)).body.text();
-    return [...text.matchAll(/^mnemo_(?:folds|index_runs)_total\{[^}]*\} (\d+)/gm)].reduce((total, match) => total + Number(match[1]), 0);
-  };
-  let previous = -1;
-  for (let current = await work(); current !== previous; current = await work()) {
-    previous = current;
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-  }
-}
-
 /** Sequential requests: p50 time to first byte and to the end. */
 async function sequential(server: Server, count: number, options: { sessions?: string[]; stream?: boolean }) {
   const firstBytes: number[] = [];
@@ -275,12 +262,12 @@ async function main() {
     if (label === 'memory store') targets.push({ name: 'mnemo, no session', server: mnemo });
     console.log(`filling ${SHORT.sessions} sessions of ${SHORT.turns} turns (${label})…`);
     const sessions = await fill(mnemo.url, `s-${label.replace(/\W/g, '')}`, SHORT.sessions, SHORT.turns);
-    await settle(mnemo.url);
+    await backgroundDrained(mnemo.url);
     targets.push({ name: `mnemo, memory on, ${label}, ${SHORT.turns}-turn sessions`, server: mnemo, sessions, sidePid });
     if (label === 'memory store') {
       console.log(`filling ${LONG.sessions} sessions of ${LONG.turns} turns…`);
       const long = await fill(mnemo.url, 'long', LONG.sessions, LONG.turns);
-      await settle(mnemo.url);
+      await backgroundDrained(mnemo.url);
       // Long sessions fold their summaries in bursts: a longer run, so a row does not hinge on
       // whether a burst fell inside it (5 s runs of this row read 1.20× and 1.92× the 40-turn one).
       targets.push({
@@ -297,10 +284,17 @@ async function main() {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const { name, server, sessions, sidePid, seconds } of targets) {
       for (const concurrency of CONCURRENCY) {
-        const result = await load(server, concurrency, sessions, seconds ?? SECONDS, sidePid, sessions && (() => settle(server.url)));
+        const result = await load(
+          server,
+          concurrency,
+          sessions,
+          seconds ?? SECONDS,
+          sidePid,
+          sessions && (() => backgroundDrained(server.url)),
+        );
         const alone = concurrency === 1 ? (await sequential(server, 300, { sessions })).total : undefined;
         // What the one-at-a-time requests set off is nobody's row: let it finish.
-        if (alone !== undefined && sessions) await settle(server.url);
+        if (alone !== undefined && sessions) await backgroundDrained(server.url);
         if (result.errors > 0)
           throw new Error(`${name} c=${concurrency}: ${result.errors} requests failed; a row with errors measures nothing`);
         const key = `${name}@${concurrency}`;
@@ -320,7 +314,7 @@ async function main() {
   const streamBare = await serve('bench/bare-proxy.ts', [provider.url]);
   const streamMnemo = await serve('bench/mnemo-server.ts', [`${provider.url}/v1`, 'memory://']);
   const streamSessions = await fill(streamMnemo.url, 'stream', 20, 20);
-  await settle(streamMnemo.url);
+  await backgroundDrained(streamMnemo.url);
   for (const server of [provider, streamBare, streamMnemo])
     await sequential(server, 200, { stream: true, sessions: server === streamMnemo ? streamSessions : undefined });
   const directStream = await sequential(provider, 500, { stream: true });
