@@ -193,8 +193,8 @@ async function searchEmbeddings(
  * With `related` (known when embeddings ranked too), a neighbour comes only if it relates to the
  * query (shares a word with it, or is nearer it than the session's median passage) or is the reply
  * to a question hit. Neighbours bring the line with the date or the reply that holds the answer,
- * but most were neither, and they took a third of the recall block (bench:locomo: the same info
- * recall at 0.698× the direct client's cost instead of 0.748×). Without embeddings there is no
+ * but many were neither (bench:locomo: leaving those out kept the same info recall at 0.698× the
+ * direct client's cost instead of 0.748×, question prompts 6% smaller). Without embeddings there is no
  * measure of relatedness beyond shared words, which a neighbour worth having often lacks: all come.
  */
 async function recollect(
