@@ -221,30 +221,48 @@ describe('passages', () => {
 });
 
 describe('index runs', () => {
-  it('come once half the window floor is unindexed, several turns a run, and index all that left the window', async () => {
-    // Summary short: the window floor is cache_prefix_tokens (less the summary), about six turns here.
-    const harness = await startHarness({
-      memory: { summary: { enabled: false }, window: { min_tokens: 100, step_tokens: 100, cache_prefix_tokens: 600 } },
-    });
+  it.each([
+    ['without summaries', { enabled: false }],
+    // Folds are due on most turns here: their jobs must not bring an index run along each time.
+    ['while summaries fold often', { enabled: true, trigger_tokens: 80 }],
+  ])('come once a window step of turns is committed, and index all that left the window (%s)', async (_, summary) => {
+    const step = 150;
+    const store = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    const harness = await startHarness(
+      { memory: { summary, window: { min_tokens: 60, step_tokens: step, cache_prefix_tokens: 0 } } },
+      undefined,
+      { store },
+    );
     try {
       const runs = async () => {
         const text = await (await fetch(`${harness.mnemo.url}/metrics`)).text();
         return Number(/^mnemo_index_runs_total\{outcome="indexed"\} (\d+)/m.exec(text)?.[1] ?? 0);
+      };
+      const folds = async () => {
+        const text = await (await fetch(`${harness.mnemo.url}/metrics`)).text();
+        return Number(/^mnemo_folds_total\{outcome="folded"\} (\d+)/m.exec(text)?.[1] ?? 0);
+      };
+      const tokens = async () => {
+        for await (const { meta } of store.listSessions('')) return meta.memory.tokens;
+        return 0;
       };
       await (
         await harness.chat('batched', { messages: [user('The spare key is hidden under the blue flowerpot by the kitchen door.')] })
       ).text();
       await harness.mnemo.folds.drain();
       const first = await runs();
+      const before = await tokens();
       for (let turn = 0; turn < 24; turn++) {
         await (
           await harness.chat('batched', { messages: [user(`Let us talk about the garden for a while, this is turn ${turn}.`)] })
         ).text();
         await harness.mnemo.folds.drain();
       }
-      const batched = (await runs()) - first;
-      expect(batched).toBeGreaterThan(0);
-      expect(batched).toBeLessThanOrEqual(24 / 3);
+      // One run each time the transcript passes a multiple of the step, several turns apart.
+      const boundaries = Math.floor((await tokens()) / step) - Math.floor(before / step);
+      expect(boundaries).toBeGreaterThanOrEqual(3);
+      expect((await runs()) - first).toBe(boundaries);
+      if (summary.enabled) expect(await folds()).toBeGreaterThanOrEqual(boundaries);
       await harness.chat('batched', { messages: [user('Where is the spare key hidden?')] });
       const messages: Array<{ role: string; content: string }> = harness.provider.lastChat.body.messages;
       // Out of the window, and back through recall.
