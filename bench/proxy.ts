@@ -265,14 +265,20 @@ async function main() {
     await backgroundDrained(mnemo.url);
     targets.push({ name: `mnemo, memory on, ${label}, ${SHORT.turns}-turn sessions`, server: mnemo, sessions, sidePid });
     if (label === 'memory store') {
+      // A process of its own, like every target: the in-process store's CPU per turn grows with
+      // everything the heap holds (a bigger heap makes each collection costlier), and sharing
+      // the 40-turn row's process put 32,000 long-session turns on that row's bill (0.75 ms a
+      // turn alone, 0.92–1.22 beside them).
+      const longMnemo = await serve('bench/mnemo-server.ts', [`${provider.url}/v1`, url]);
+      mnemos.push(longMnemo);
       console.log(`filling ${LONG.sessions} sessions of ${LONG.turns} turns…`);
-      const long = await fill(mnemo.url, 'long', LONG.sessions, LONG.turns);
-      await backgroundDrained(mnemo.url);
+      const long = await fill(longMnemo.url, 'long', LONG.sessions, LONG.turns);
+      await backgroundDrained(longMnemo.url);
       // Long sessions fold their summaries in bursts: a longer run, so a row does not hinge on
       // whether a burst fell inside it (5 s runs of this row read 1.20× and 1.92× the 40-turn one).
       targets.push({
         name: `mnemo, memory on, ${label}, ${LONG.turns}-turn sessions`,
-        server: mnemo,
+        server: longMnemo,
         sessions: long,
         seconds: 3 * SECONDS,
       });
