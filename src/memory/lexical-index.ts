@@ -21,6 +21,14 @@ export interface TermRecord {
   postings: string | number[];
   /** The highest doc ever posted (older records lack it). */
   max?: number;
+  /**
+   * The highest term frequency and the shortest passage among the postings ever added: together
+   * they bound what the term can add to any passage's score (see termCeiling). Kept as the record
+   * grows, never lowered when postings are dropped, so the bound only errs high. Records written
+   * before these existed lack them and get BM25's loosest bound.
+   */
+  maxTf?: number;
+  minLength?: number;
 }
 
 /**
@@ -268,12 +276,21 @@ export async function postingsFor(
       previous = packPostings(kept);
       break;
     }
-    for (let at = 0; at < added.length; at += 3) max = Math.max(max, added[at]!);
+    // Bounds hold for every posting the list may still hold: a record without them (older, yet
+    // holding postings) stays without them rather than claim a bound it cannot know.
+    const bounded = record?.maxTf !== undefined || previous === '';
+    let maxTf = bounded ? (record?.maxTf ?? 0) : undefined;
+    let minLength = bounded ? (record?.minLength ?? Infinity) : undefined;
+    for (let at = 0; at < added.length; at += 3) {
+      max = Math.max(max, added[at]!);
+      if (maxTf !== undefined) maxTf = Math.max(maxTf, added[at + 1]!);
+      if (minLength !== undefined) minLength = Math.min(minLength, added[at + 2]!);
+    }
     const df = (record?.df ?? 0) - removed + added.length / 3;
     frequencies.push([term, df]);
     const merged = previous + packPostings(added);
     const postings = merged.length > MAX_POSTINGS * POSTING_CHARS ? merged.slice(-MAX_POSTINGS * POSTING_CHARS) : merged;
-    return { name: names[position]!, value: { df, postings, max } satisfies TermRecord };
+    return { name: names[position]!, value: { df, postings, max, maxTf, minLength } satisfies TermRecord };
   });
   return { docs, length, frequencies, entries };
 }
@@ -304,7 +321,13 @@ export async function settleCommon(
       sessionKey,
       left.map((term, position) => ({
         name: termRecordName(generation, term),
-        value: { df: latest.get(term)!, postings: records[position]?.postings ?? '', max: records[position]?.max } satisfies TermRecord,
+        value: {
+          df: latest.get(term)!,
+          postings: records[position]?.postings ?? '',
+          max: records[position]?.max,
+          maxTf: records[position]?.maxTf,
+          minLength: records[position]?.minLength,
+        } satisfies TermRecord,
       })),
     );
   }
@@ -380,15 +403,16 @@ export async function searchPassages(
   const ideal = weighted.reduce((total, { idf }) => total + idf, 0);
   if (ideal === 0) return { hits: [], stats, matched: NOTHING };
   const trigger = (options.triggerCoverage ?? 0) * ideal;
-  // A term adds at most idf × (k1 + 1) to a passage's score (BM25 saturates in tf). Terms are
-  // scored rarest first, and before each list is read the search asks whether any passage can still
-  // reach the trigger: the best partial score so far plus the bounds of the terms not yet read
-  // (MaxScore; Turtle & Flood, 1995). When none can, nothing is recalled and the commonest terms'
-  // lists, the longest, are never read. Most chat turns are statements, whose trigger is high, and
-  // share few rare words with any one earlier passage. (One check, after the terms whose bounds
-  // left half the trigger: a 1,000-turn session's statement still read most of its lists.)
+  // Terms are scored rarest first, and before each list is read the search asks whether any
+  // passage can still reach the trigger: the best partial score so far plus the bounds of the terms
+  // not yet read (MaxScore; Turtle & Flood, 1995). When none can, nothing is recalled and the
+  // commonest terms' lists, the longest, are never read. Most chat turns are statements, whose
+  // trigger is high, and share few rare words with any one earlier passage. A term's bound is what
+  // its own postings can add at most (termCeiling): with BM25's general bound, idf × (k1 + 1), over
+  // twice what a word said once adds, a statement still read about 60% of its lists.
   const unread: number[] = new Array<number>(weighted.length + 1).fill(0);
-  for (let at = weighted.length - 1; at >= 0; at--) unread[at] = unread[at + 1]! + weighted[at]!.idf * (K1 + 1);
+  for (let at = weighted.length - 1; at >= 0; at--)
+    unread[at] = unread[at + 1]! + weighted[at]!.idf * termCeiling(weighted[at]!.record, averageLength);
   const scores = new Map<number, number>();
   let leading = 0;
   for (const [at, { record, idf }] of weighted.entries()) {
@@ -417,6 +441,16 @@ export async function searchPassages(
     stats,
     matched: new Set(scores.keys()),
   };
+}
+
+/**
+ * The most one posting of `record` can add to a score, per unit of idf: BM25's term weight grows
+ * with tf and shrinks with the passage's length, so the record's highest tf in its shortest
+ * passage bounds it. Without those (older records), BM25's general bound k1 + 1.
+ */
+function termCeiling(record: TermRecord, averageLength: number): number {
+  if (record.maxTf === undefined || record.minLength === undefined) return K1 + 1;
+  return (record.maxTf * (K1 + 1)) / (record.maxTf + K1 * (1 - B + (B * record.minLength) / averageLength));
 }
 
 export type { Passage };
