@@ -1,8 +1,8 @@
-/** mnemo in its own process for the benchmark: store URL and upstream from argv, logs off. */
+/** mnemo in its own process for the benchmark: upstream, store URL and (optionally) memory settings as JSON from argv, logs off. */
 import { parseConfig } from '../src/config/load.js';
 import { startMnemo } from '../src/main.js';
 
-const [upstream, store] = process.argv.slice(2);
+const [upstream, store, memory] = process.argv.slice(2);
 const mnemo = await startMnemo({
   config: parseConfig({
     server: { host: '127.0.0.1', port: 0 },
@@ -10,6 +10,7 @@ const mnemo = await startMnemo({
     upstream: { url: upstream, inject_stream_usage: true },
     store: { url: store },
     tenancy: { mode: 'none' },
+    ...(memory && { memory: JSON.parse(memory) }),
   }),
 });
 console.log(JSON.stringify({ port: Number(new URL(mnemo.url).port) }));

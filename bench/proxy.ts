@@ -265,6 +265,17 @@ async function main() {
     await backgroundDrained(mnemo.url);
     targets.push({ name: `mnemo, memory on, ${label}, ${SHORT.turns}-turn sessions`, server: mnemo, sessions, sidePid });
     if (label === 'memory store') {
+      // What recall (the index runs and the search) costs of a turn: the same sessions and load,
+      // recall off.
+      const plain = await serve('bench/mnemo-server.ts', [`${provider.url}/v1`, url, JSON.stringify({ recall: { enabled: false } })]);
+      mnemos.push(plain);
+      const plainSessions = await fill(plain.url, 's-plain', SHORT.sessions, SHORT.turns);
+      await backgroundDrained(plain.url);
+      targets.push({
+        name: `mnemo, memory on but recall off, ${label}, ${SHORT.turns}-turn sessions`,
+        server: plain,
+        sessions: plainSessions,
+      });
       // A process of its own, like every target: the in-process store's CPU per turn grows with
       // everything the heap holds (a bigger heap makes each collection costlier), and sharing
       // the 40-turn row's process put 32,000 long-session turns on that row's bill (0.75 ms a
@@ -407,7 +418,10 @@ async function main() {
     `- streaming time to first byte ≤ 0.5 ms over the bare proxy at c=1: ${verdict(mnemoStream.ttfb - bareStream.ttfb <= 0.5)} (${ms(mnemoStream.ttfb - bareStream.ttfb, 2)} ms)`,
   );
   log('');
-  log('Where a memory turn spends its CPU: bench/PROFILE.md (`npm run bench:profile`).');
+  const plain16 = row(`mnemo, memory on but recall off, memory store`, 16).load;
+  log(
+    `Where a memory turn spends its CPU: bench/PROFILE.md (\`npm run bench:profile\`). Recall (the background index runs and the search on each turn) is ${ms(memory16.cpu - plain16.cpu)} ms of the memory store's ${ms(memory16.cpu)} ms at c=16; the rest of a memory turn (load, window, summary, facts, commit, HTTP) is ${ms(plain16.cpu)} ms, ${times(plain16.cpu / bare16.cpu)} the bare proxy.`,
+  );
   log('');
 
   writeFileSync(new URL('./RESULTS.md', import.meta.url), lines.join('\n'));
