@@ -152,8 +152,7 @@ function oracle(vectors: SentenceEncoder, questions: Question[]): (texts: string
  * (under LOCOMO_ORACLE, α 0 included): what "a better ranking" means for the figures beside it.
  */
 async function evidenceRanks(vectors: SentenceEncoder, questions: Question[], turns: string[]): Promise<number[]> {
-  const alpha = Number(process.env.LOCOMO_ORACLE ?? 0);
-  const embed = alpha ? oracleMix(vectors, questions, alpha) : (texts: string[]) => vectors.embed(texts);
+  const embed = oracle(vectors, questions);
   const turnVectors = await embed(turns);
   const ranks: number[] = [];
   for (const question of questions) {
