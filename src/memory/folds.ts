@@ -6,8 +6,16 @@ import type { Indexed } from './assemble.js';
 import { packSegment, type Embedder } from './embeddings.js';
 import { mergeFacts } from './facts.js';
 import type { StoredMessage } from './messages.js';
-import { docOf, KEYS_POSITION, passagesOf, type Passage } from './passages.js';
-import { EMPTY_STATS, indexGeneration, postingsFor, isQuestion, settleCommon, statsRecordName, type IndexStats } from './lexical-index.js';
+import { docOf, KEYS_POSITION, passagesOf } from './passages.js';
+import {
+  addToIndex,
+  currentStats,
+  indexGeneration,
+  isQuestion,
+  statsRecordName,
+  type IndexStats,
+  type IndexUpdate,
+} from './lexical-index.js';
 import type { SessionMemory, Summary } from './state.js';
 import type { Summarizer } from './summarizer.js';
 import { windowMinTokens, windowStart } from './window.js';
@@ -184,9 +192,10 @@ export class FoldScheduler {
    * Indexes committed messages past `indexedUpTo` (and embeds them once a
    * batch waits). Postings are written with the stats record that counts them,
    * in one write, so a search never trusts a posting list the stats do not cover. The
-   * head is never written: a turn committing meanwhile is not disturbed. Runs
-   * racing on another instance write supersets of each other's postings; a
-   * redone range replaces its earlier postings.
+   * head is never written: a turn committing meanwhile is not disturbed. A run
+   * racing one on another instance writes the stats it read plus its own blocks:
+   * whichever lands last, the stats name blocks covering each indexed message
+   * once (the other run's blocks stay unnamed until the session is erased).
    */
   private async index(sessionKey: string, credentials: FoldCredentials): Promise<void> {
     const config = this.deps.memory();
@@ -194,7 +203,7 @@ export class FoldScheduler {
       const meta = await this.deps.store.getMeta(sessionKey);
       if (!meta) return;
       const generation = indexGeneration(meta.memory.recall);
-      const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+      const stats = await this.readStats(sessionKey, generation);
       const embedding = embeddingsDue(stats, meta.count, config);
       if (stats.indexedUpTo >= meta.count && !embedding) return this.noteIndexed(sessionKey, meta);
       const from = embedding ? Math.min(stats.indexedUpTo, stats.embeddedUpTo) : stats.indexedUpTo;
@@ -205,11 +214,13 @@ export class FoldScheduler {
       }));
       const unindexed = messages.filter(({ index }) => index >= stats.indexedUpTo);
       await yieldToRequests();
-      const added = await this.countPostings(
+      const added = await addToIndex(
+        this.deps.store,
         sessionKey,
         generation,
         stats,
         unindexed.flatMap(({ stored, index }) => passagesOf(stored, index)),
+        this.deps.now(),
       );
       let next: IndexStats = { ...added.stats, indexedUpTo: Math.max(stats.indexedUpTo, to) };
       let embeddingTokens = 0;
@@ -229,7 +240,7 @@ export class FoldScheduler {
           embeddingError = error;
         }
       }
-      if (!(await this.land(sessionKey, meta, generation, added.entries, next))) return;
+      if (!(await this.land(sessionKey, meta, generation, { ...added, stats: next }))) return;
       this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
       if (embeddingError) throw embeddingError;
       if (next.indexedUpTo >= meta.count) this.noteIndexed(sessionKey, meta);
@@ -353,36 +364,32 @@ export class FoldScheduler {
     const meta = await this.deps.store.getMeta(sessionKey);
     if (!meta || meta.createdAt !== plan.meta.createdAt) return;
     const generation = indexGeneration(meta.memory.recall);
-    const [stats = EMPTY_STATS] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+    const stats = await this.readStats(sessionKey, generation);
     const passages = keys.map(({ turn, text }) => ({ doc: docOf(plan.from + turn, KEYS_POSITION), text }));
-    const added = await this.countPostings(sessionKey, generation, stats, passages);
-    await this.land(sessionKey, meta, generation, added.entries, added.stats);
+    await this.land(
+      sessionKey,
+      meta,
+      generation,
+      await addToIndex(this.deps.store, sessionKey, generation, stats, passages, this.deps.now()),
+    );
   }
 
-  /** The term records `passages` change, and `stats` with them counted (common terms settled). */
-  private async countPostings(sessionKey: string, generation: number, stats: IndexStats, passages: Array<Pick<Passage, 'doc' | 'text'>>) {
-    const added = await postingsFor(this.deps.store, sessionKey, generation, passages, stats.common);
-    await yieldToRequests();
-    const docs = stats.docs + added.docs;
-    const common = await settleCommon(this.deps.store, sessionKey, generation, stats.common, added.frequencies, docs);
-    return { entries: added.entries, stats: { ...stats, docs, length: stats.length + added.length, common } satisfies IndexStats };
+  private async readStats(sessionKey: string, generation: number): Promise<IndexStats> {
+    const [stored] = await this.deps.store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+    return currentStats(stored);
   }
 
   /**
-   * Writes term records and the stats that count them in one write (atomic on every backend; the
-   * stats last, for a backend that applies it in order) — unless the session was erased (or erased
-   * and started anew) meanwhile: its postings would be orphans, never to be counted.
+   * Writes an index update's blocks and the stats that list them in one write (atomic on every
+   * backend; the stats last, for a backend that applies it in order), then deletes the blocks it
+   * lets go — unless the session was erased (or erased and started anew) meanwhile: its blocks
+   * would be orphans, never to be read.
    */
-  private async land(
-    sessionKey: string,
-    meta: SessionMeta,
-    generation: number,
-    entries: Array<{ name: string; value: unknown }>,
-    stats: IndexStats,
-  ): Promise<boolean> {
+  private async land(sessionKey: string, meta: SessionMeta, generation: number, update: IndexUpdate): Promise<boolean> {
     const still = await this.deps.store.getMeta(sessionKey);
     if (!still || still.createdAt !== meta.createdAt) return false;
-    await this.deps.store.writeAux(sessionKey, [...entries, { name: statsRecordName(generation), value: stats }]);
+    await this.deps.store.writeAux(sessionKey, [...update.writes, { name: statsRecordName(generation), value: update.stats }]);
+    if (update.expired.length > 0) await this.deps.store.deleteAux(sessionKey, update.expired);
     return true;
   }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { stemmer } from 'stemmer';
 import type { SessionStore } from '../store/types.js';
 import { MAX_PASSAGES, passagesOf, type Passage } from './passages.js';
@@ -5,41 +6,47 @@ import type { StoredMessage } from './messages.js';
 import type { SessionMemory } from './state.js';
 
 /**
- * The lexical half of recall: an inverted index over passages (see
- * passages.ts), one side record per term, so a query reads only its own
- * terms' postings, never the whole archive. Every message is indexed right
- * after it is committed (see background.ts), independent of summaries.
+ * The lexical half of recall: an inverted index over passages (see passages.ts), kept as a few
+ * immutable blocks, as Lucene keeps segments. Each index run (see folds.ts) writes one block
+ * holding its passages' terms and postings, and a run that leaves MERGE_FACTOR blocks of one size
+ * tier at the end of the list merges them into one (size-tiered merging): a session holds a few
+ * blocks per tier, their number logarithmic in its length. The statistics record lists them.
  *
- * A term's record holds its document frequency and its most recent postings,
- * packed (see Postings). The list is capped so a query's cost does not grow
- * with the archive: a term in thousands of passages says little (low idf), and
- * the newest mentions of it are the ones worth recalling.
+ * A block is written once under a name never used again, so its decoded form is kept in process
+ * (see BlockCache): a search or a merge decodes each block once, and no run ever reads and rewrites
+ * what an earlier run wrote. The index used to keep one record per term, read and rewritten by
+ * every run that met the term: some 25 records a message, each paid in every layer of the store
+ * (bench: two thirds of a memory turn's CPU went to recall).
  */
-export interface TermRecord {
-  df: number;
-  /** Packed postings; older records hold a flat array (doc, tf, length, doc, …), read as well. */
-  postings: string | number[];
-  /** The highest doc ever posted (older records lack it). */
-  max?: number;
+
+/** A block as stored: JSON-shaped, written once, never changed. */
+export interface BlockRecord {
+  terms: string[];
   /**
-   * The highest term frequency and the shortest passage among the postings ever added: together
-   * they bound what the term can add to any passage's score (see termCeiling). Kept as the record
-   * grows, never lowered when postings are dropped, so the bound only errs high. Records written
-   * before these existed lack them and get BM25's loosest bound.
+   * Per term: how many of the block's passages hold it (dropped postings included), and its
+   * highest term frequency and shortest passage, which bound what it can add to a score (see
+   * termCeiling).
    */
-  maxTf?: number;
-  minLength?: number;
+  df: number[];
+  maxTf: number[];
+  minLength: number[];
+  /** Per term: where its postings end in `postings` (counted in postings); the next term's start there. */
+  ends: number[];
+  /** Every term's postings, oldest first within a term, packed (see packPostings). */
+  postings: string;
+}
+
+/** A block as the statistics list it: its record's name and how many passages it indexes. */
+export interface BlockRef {
+  name: string;
+  docs: number;
 }
 
 /**
  * A posting list as stored: 12 bytes a posting (doc int32, tf float32, length int32, little
- * endian), base64 — exactly 16 characters each, so appending is string concatenation and capping
- * is a slice. An index run used to rewrite every touched term's list as an array of numbers,
- * which every backend then walked and serialized number by number: the largest cost of a long
- * session's turn.
+ * endian), base64: 16 characters each.
  */
 const POSTING_BYTES = 12;
-const POSTING_CHARS = 16;
 
 export function packPostings(flat: number[]): string {
   // Every byte is written below: no need to zero them first, and small lists come from Node's pool.
@@ -52,45 +59,121 @@ export function packPostings(flat: number[]): string {
   return bytes.toString('base64');
 }
 
-/** The postings of a record, either format: count, and doc/tf/length by position. */
-export class PostingList {
-  readonly count: number;
-  private readonly bytes?: Buffer;
-  private readonly flat?: number[];
+/** A block decoded: its terms by name, its postings in typed arrays. */
+export class Block {
+  private readonly positions = new Map<string, number>();
+  readonly docs: Int32Array;
+  readonly tfs: Float32Array;
+  readonly lengths: Int32Array;
 
-  /** `last`: only the newest that many postings (a packed list decodes just its tail). */
-  constructor(postings: string | number[], last = Infinity) {
-    if (Array.isArray(postings)) this.flat = last < postings.length / 3 ? postings.slice(-last * 3) : postings;
-    else this.bytes = Buffer.from(last * POSTING_CHARS < postings.length ? postings.slice(-last * POSTING_CHARS) : postings, 'base64');
-    this.count = this.flat ? this.flat.length / 3 : this.bytes!.length / POSTING_BYTES;
+  /** `flat`: the postings as doc, tf, length triples, when the caller packed them just now. */
+  constructor(
+    readonly record: BlockRecord,
+    flat?: number[],
+  ) {
+    record.terms.forEach((term, position) => this.positions.set(term, position));
+    const bytes = flat ? undefined : Buffer.from(record.postings, 'base64');
+    const count = flat ? flat.length / 3 : bytes!.length / POSTING_BYTES;
+    this.docs = new Int32Array(count);
+    this.tfs = new Float32Array(count);
+    this.lengths = new Int32Array(count);
+    for (let i = 0, offset = 0; i < count; i++, offset += POSTING_BYTES) {
+      this.docs[i] = flat ? flat[i * 3]! : bytes!.readInt32LE(offset);
+      this.tfs[i] = flat ? flat[i * 3 + 1]! : bytes!.readFloatLE(offset + 4);
+      this.lengths[i] = flat ? flat[i * 3 + 2]! : bytes!.readInt32LE(offset + 8);
+    }
   }
 
-  doc(i: number): number {
-    return this.flat ? this.flat[i * 3]! : this.bytes!.readInt32LE(i * POSTING_BYTES);
+  /** The term's position in the block, or -1. */
+  find(term: string): number {
+    return this.positions.get(term) ?? -1;
   }
 
-  tf(i: number): number {
-    return this.flat ? this.flat[i * 3 + 1]! : this.bytes!.readFloatLE(i * POSTING_BYTES + 4);
+  /** Postings [start, end) are the term's at `position`. */
+  start(position: number): number {
+    return position === 0 ? 0 : this.record.ends[position - 1]!;
   }
 
-  length(i: number): number {
-    return this.flat ? this.flat[i * 3 + 2]! : this.bytes!.readInt32LE(i * POSTING_BYTES + 8);
+  end(position: number): number {
+    return this.record.ends[position]!;
+  }
+
+  /** Estimated bytes held in process. */
+  get bytes(): number {
+    return this.docs.length * POSTING_BYTES + this.record.terms.length * 96 + this.record.postings.length;
   }
 }
 
-const EMPTY_LIST = new PostingList('');
+/**
+ * Decoded blocks, least recently used out first once their estimated size passes the bound. Keyed
+ * by session and name: a name is never written twice, so an entry cannot go stale, whatever other
+ * instances write. A session that falls out reads and decodes its blocks again at its next search.
+ */
+class BlockCache {
+  private readonly entries = new Map<string, Block>();
+  private size = 0;
 
-function packed(postings: string | number[]): string {
-  return typeof postings === 'string' ? postings : packPostings(postings);
+  constructor(private readonly maxBytes: number) {}
+
+  get(key: string): Block | undefined {
+    const block = this.entries.get(key);
+    if (block) {
+      this.entries.delete(key);
+      this.entries.set(key, block);
+    }
+    return block;
+  }
+
+  set(key: string, block: Block): void {
+    if (this.entries.has(key)) return;
+    this.entries.set(key, block);
+    this.size += block.bytes;
+    for (const [oldest, entry] of this.entries) {
+      if (this.size <= this.maxBytes) break;
+      this.entries.delete(oldest);
+      this.size -= entry.bytes;
+    }
+  }
 }
 
-/** The index's statistics and progress: one side record per generation, read with a query's term records. */
+const BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
+const blockCache = new BlockCache(BLOCK_CACHE_BYTES);
+
+function cacheKey(sessionKey: string, name: string): string {
+  return `${sessionKey}\n${name}`;
+}
+
+/** The blocks named, decoded: from the cache, else read in one call. */
+async function loadBlocks(store: SessionStore, sessionKey: string, names: string[]): Promise<Block[]> {
+  const keys = names.map((name) => cacheKey(sessionKey, name));
+  const blocks = keys.map((key) => blockCache.get(key));
+  const missing = names.filter((_, position) => !blocks[position]);
+  const read = missing.length > 0 ? await store.readAux<BlockRecord>(sessionKey, missing) : [];
+  const records = new Map(missing.map((name, position) => [name, read[position]]));
+  return names.map((name, position) => {
+    const cached = blocks[position];
+    if (cached) return cached;
+    // Missing only if deleted under a search that read an old list (see RETIRE_AFTER_MS): it reads as empty.
+    const block = new Block(records.get(name) ?? EMPTY_BLOCK);
+    blockCache.set(keys[position]!, block);
+    return block;
+  });
+}
+
+const EMPTY_BLOCK: BlockRecord = { terms: [], df: [], maxTf: [], minLength: [], ends: [], postings: '' };
+
+/** The index's statistics and progress: one side record per generation, read first by every search. */
 export interface IndexStats {
   /** Passages indexed, and their total length in terms (BM25's statistics). */
   docs: number;
   length: number;
-  /** [term, df] of terms in nearly every passage: searches skip them (see commonTerms). */
-  common?: Array<[string, number]>;
+  /** The lexical index's blocks, oldest first. */
+  blocks: BlockRef[];
+  /**
+   * Blocks merged away and when: deleted once no run that read an older list can still be landing
+   * it (a run on another instance, racing this one, writes the list it read plus its own block).
+   */
+  retired?: Array<{ name: string; at: number }>;
   /** Messages [0, indexedUpTo) are in the lexical index. */
   indexedUpTo: number;
   /** Messages [0, embeddedUpTo) have vectors in `segments`. */
@@ -99,7 +182,18 @@ export interface IndexStats {
   segments: string[];
 }
 
-export const EMPTY_STATS: IndexStats = { docs: 0, length: 0, indexedUpTo: 0, embeddedUpTo: 0, segments: [] };
+export const EMPTY_STATS: IndexStats = { docs: 0, length: 0, blocks: [], indexedUpTo: 0, embeddedUpTo: 0, segments: [] };
+
+/**
+ * The stats record as this mnemo reads it. An older mnemo kept one record per term, which this
+ * one does not read: its lexical index starts over (the next run rebuilds it, INDEX_BATCH messages
+ * at a time), its vectors are kept.
+ */
+export function currentStats(stored: IndexStats | undefined): IndexStats {
+  if (!stored) return EMPTY_STATS;
+  if (Array.isArray(stored.blocks)) return stored;
+  return { ...EMPTY_STATS, embeddedUpTo: stored.embeddedUpTo ?? 0, segments: stored.segments ?? [] };
+}
 
 /** The head's index generation; sessions an older mnemo indexed start at 1 (their records had other names). */
 export function indexGeneration(recall: SessionMemory['recall']): number {
@@ -110,7 +204,31 @@ export function statsRecordName(generation: number): string {
   return `x${generation}`;
 }
 
+/** A new block's name: random, so no two writes (two instances' runs, say) ever share one. */
+function blockName(generation: number): string {
+  return `b${generation}:${randomBytes(9).toString('base64url')}`;
+}
+
+/** The newest postings a term keeps in a block: a term in thousands of passages says little (low idf), and its newest mentions are the ones worth recalling. */
 const MAX_POSTINGS = 256;
+
+/**
+ * Merging: MERGE_FACTOR blocks of one tier at the end of the list become one. A block's tier is
+ * log base MERGE_FACTOR of its passages over TIER_BASE, so a session of n passages holds at most
+ * MERGE_FACTOR - 1 blocks a tier, about log4(n / 8) tiers, and each posting is copied once a tier.
+ */
+const MERGE_FACTOR = 4;
+const TIER_BASE = 8;
+
+function tier(docs: number): number {
+  return docs < TIER_BASE * MERGE_FACTOR ? 0 : Math.floor(Math.log(docs / TIER_BASE) / Math.log(MERGE_FACTOR));
+}
+
+/**
+ * How long a merged-away block stays: longer than any run takes. A run racing this one on another
+ * instance may land the list it read, naming the blocks this run merged; they must still be there.
+ */
+const RETIRE_AFTER_MS = 10 * 60_000;
 
 /**
  * A term in more than FREQUENT_SHARE of the session's passages says little about any one of them
@@ -130,7 +248,6 @@ const FREQUENT_POSTINGS = 64;
  */
 const COMMON_SHARE = 0.4;
 const COMMON_MIN_DOCS = 50;
-const MAX_COMMON = 32;
 
 // Okapi BM25 (Robertson & Zaragoza, 2009) with k1 as usual and a weak length normalisation:
 // the usual b = 0.75 ranked short content-free passages ("Question: …", "ok!") above the long
@@ -191,43 +308,23 @@ export function isQuestion(text: string): boolean {
   return /\?["')\]]*$/.test(text.trimEnd());
 }
 
-/** The side record of `term` in index generation `generation`. */
-export function termRecordName(generation: number, term: string): string {
-  return `p${generation}:${term}`;
+/** What a run adds to the index: its terms, each with its postings (doc, tf, length triples, oldest first) and bounds. */
+interface TermEntry {
+  df: number;
+  maxTf: number;
+  minLength: number;
+  flat: number[];
 }
 
-/**
- * Adds the passages of newly committed messages to the index. Returns the
- * statistics delta, which the caller writes to the stats record after the
- * postings; until then searches do not look past the old `indexedUpTo`.
- */
-export async function indexMessages(
-  store: SessionStore,
-  sessionKey: string,
-  generation: number,
-  messages: Array<{ index: number; stored: StoredMessage }>,
-  common?: Array<[string, number]>,
-): Promise<{ docs: number; length: number; frequencies: Array<[string, number]> }> {
-  const passages = messages.flatMap(({ index, stored }) => passagesOf(stored, index));
-  const { entries, ...delta } = await postingsFor(store, sessionKey, generation, passages, common);
-  await store.writeAux(sessionKey, entries);
-  return delta;
+function entry(entries: Map<string, TermEntry>, term: string): TermEntry {
+  let found = entries.get(term);
+  if (!found) entries.set(term, (found = { df: 0, maxTf: 0, minLength: Infinity, flat: [] }));
+  return found;
 }
 
-/**
- * The term records `passages` (a message's, or a turn's keys) change, as they will be after the
- * change (unwritten: the caller writes them with the stats), and the statistics delta.
- */
-export async function postingsFor(
-  store: SessionStore,
-  sessionKey: string,
-  generation: number,
-  passages: Array<Pick<Passage, 'doc' | 'text'>>,
-  /** The session's common terms (stats.common): searches skip them, so only their counts move. */
-  common?: Array<[string, number]>,
-): Promise<{ docs: number; length: number; frequencies: Array<[string, number]>; entries: Array<{ name: string; value: TermRecord }> }> {
-  const additions = new Map<string, number[]>();
-  const reindexed = new Set<number>();
+/** The terms of `passages` with their postings, and BM25's statistics delta. */
+function entriesOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { entries: Map<string, TermEntry>; docs: number; length: number } {
+  const entries = new Map<string, TermEntry>();
   let docs = 0;
   let length = 0;
   for (const passage of passages) {
@@ -235,125 +332,128 @@ export async function postingsFor(
     if (words.length === 0) continue;
     docs++;
     length += words.length;
-    reindexed.add(passage.doc);
     const weight = informationWeight(passage.text);
     const counts = new Map<string, number>();
     for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
-    for (const [term, tf] of counts) {
-      const list = additions.get(term) ?? [];
-      list.push(passage.doc, tf * weight, words.length);
-      additions.set(term, list);
+    for (const [term, count] of counts) {
+      const found = entry(entries, term);
+      const tf = count * weight;
+      found.df++;
+      found.maxTf = Math.max(found.maxTf, tf);
+      found.minLength = Math.min(found.minLength, words.length);
+      found.flat.push(passage.doc, tf, words.length);
     }
   }
-  const frequencies: Array<[string, number]> = [];
-  // A common term's postings are the longest and no search reads them: while it stays common its
-  // record is left alone and its count lives in the stats record (see settleCommon).
-  for (const [term, df] of common ?? []) {
-    const added = additions.get(term);
-    if (!added) continue;
-    frequencies.push([term, df + added.length / 3]);
-    additions.delete(term);
+  return { entries, docs, length };
+}
+
+/** A new block, decoded and packed (the record to write). */
+function newBlock(entries: Map<string, TermEntry>): Block {
+  const record: BlockRecord = { terms: [], df: [], maxTf: [], minLength: [], ends: [], postings: '' };
+  const all: number[] = [];
+  for (const [term, { df, maxTf, minLength, flat }] of entries) {
+    record.terms.push(term);
+    record.df.push(df);
+    record.maxTf.push(maxTf);
+    record.minLength.push(minLength);
+    const kept = flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat;
+    for (const value of kept) all.push(value);
+    record.ends.push(all.length / 3);
   }
-  const names = [...additions.keys()].map((term) => termRecordName(generation, term));
-  const existing = await store.readAux<TermRecord>(sessionKey, names);
-  const [low, high] = [Math.min(...reindexed), Math.max(...reindexed)];
-  const entries = [...additions].map(([term, added], position) => {
-    const record = existing[position];
-    let previous = packed(record?.postings ?? '');
-    let removed = 0;
-    let max = record?.max ?? -1;
-    // A run racing another instance's over the same messages re-adds their passages: the earlier
-    // postings go first. Rare: when every earlier posting is older than this run's (the record's
-    // highest doc says so), the list is not even unpacked.
-    const list = record?.max !== undefined && record.max < low ? EMPTY_LIST : new PostingList(previous);
-    for (let i = 0; i < list.count; i++) {
-      const doc = list.doc(i);
-      max = Math.max(max, doc);
-      if (doc < low || doc > high || !reindexed.has(doc)) continue;
-      const kept: number[] = [];
-      for (let j = 0; j < list.count; j++) {
-        max = Math.max(max, list.doc(j));
-        if (reindexed.has(list.doc(j))) removed++;
-        else kept.push(list.doc(j), list.tf(j), list.length(j));
-      }
-      previous = packPostings(kept);
-      break;
+  record.postings = packPostings(all);
+  return new Block(record, all);
+}
+
+/** One block holding everything in `blocks` (oldest first): each term's postings in block order, its counts summed, its bounds kept. */
+function mergeBlocks(blocks: Block[]): Block {
+  const entries = new Map<string, TermEntry>();
+  for (const block of blocks) {
+    const { terms: names, df, maxTf, minLength } = block.record;
+    for (let position = 0; position < names.length; position++) {
+      const found = entry(entries, names[position]!);
+      found.df += df[position]!;
+      found.maxTf = Math.max(found.maxTf, maxTf[position]!);
+      found.minLength = Math.min(found.minLength, minLength[position]!);
+      for (let at = block.start(position); at < block.end(position); at++)
+        found.flat.push(block.docs[at]!, block.tfs[at]!, block.lengths[at]!);
     }
-    // Bounds hold for every posting the list may still hold: a record without them (older, yet
-    // holding postings) stays without them rather than claim a bound it cannot know.
-    const bounded = record?.maxTf !== undefined || previous === '';
-    let maxTf = bounded ? (record?.maxTf ?? 0) : undefined;
-    let minLength = bounded ? (record?.minLength ?? Infinity) : undefined;
-    for (let at = 0; at < added.length; at += 3) {
-      max = Math.max(max, added[at]!);
-      if (maxTf !== undefined) maxTf = Math.max(maxTf, added[at + 1]!);
-      if (minLength !== undefined) minLength = Math.min(minLength, added[at + 2]!);
-    }
-    const df = (record?.df ?? 0) - removed + added.length / 3;
-    frequencies.push([term, df]);
-    const merged = previous + packPostings(added);
-    const postings = merged.length > MAX_POSTINGS * POSTING_CHARS ? merged.slice(-MAX_POSTINGS * POSTING_CHARS) : merged;
-    return { name: names[position]!, value: { df, postings, max, maxTf, minLength } satisfies TermRecord };
-  });
-  return { docs, length, frequencies, entries };
+  }
+  return newBlock(entries);
+}
+
+/** A run's change to the index: the statistics to write, after the blocks they list, and blocks now safe to delete. */
+export interface IndexUpdate {
+  stats: IndexStats;
+  writes: Array<{ name: string; value: BlockRecord }>;
+  /** Retired long enough ago that no racing run can still land a list naming them (see RETIRE_AFTER_MS). */
+  expired: string[];
 }
 
 /**
- * The session's common terms after an index update (see commonTerms), with the records of terms
- * that stopped being common brought up to date: their counts moved in the stats record meanwhile.
- * Call before writing the stats record.
+ * Adds `passages` (newly committed messages', or a turn's keys) to the index described by
+ * `stats`: one new block, merged with the newest ones while MERGE_FACTOR of one tier end the list.
+ * Nothing is written: the caller writes the blocks, then the stats that list them, in one write.
  */
-export async function settleCommon(
+export async function addToIndex(
   store: SessionStore,
   sessionKey: string,
   generation: number,
-  previous: Array<[string, number]> | undefined,
-  updated: Array<[string, number]>,
-  docs: number,
-): Promise<Array<[string, number]> | undefined> {
-  const next = commonTerms(previous, updated, docs);
-  const still = new Set(next?.map(([term]) => term));
-  const latest = new Map([...(previous ?? []), ...updated]);
-  const left = (previous ?? []).map(([term]) => term).filter((term) => !still.has(term));
-  if (left.length > 0) {
-    const records = await store.readAux<TermRecord>(
-      sessionKey,
-      left.map((term) => termRecordName(generation, term)),
-    );
-    await store.writeAux(
-      sessionKey,
-      left.map((term, position) => ({
-        name: termRecordName(generation, term),
-        value: {
-          df: latest.get(term)!,
-          postings: records[position]?.postings ?? '',
-          max: records[position]?.max,
-          maxTf: records[position]?.maxTf,
-          minLength: records[position]?.minLength,
-        } satisfies TermRecord,
-      })),
-    );
+  stats: IndexStats,
+  passages: Array<Pick<Passage, 'doc' | 'text'>>,
+  now: number,
+): Promise<IndexUpdate> {
+  const added = entriesOf(passages);
+  // Built here, written by the caller: decoded already, so cached as they are (a name is never reused).
+  const built = new Map<string, Block>();
+  let blocks = stats.blocks;
+  const retired = [...(stats.retired ?? [])];
+  if (added.docs > 0) {
+    const name = blockName(generation);
+    built.set(name, newBlock(added.entries));
+    blocks = [...blocks, { name, docs: added.docs }];
   }
-  return next;
+  while (blocks.length >= MERGE_FACTOR && new Set(blocks.slice(-MERGE_FACTOR).map(({ docs }) => tier(docs))).size === 1) {
+    const merging = blocks.slice(-MERGE_FACTOR);
+    const unbuilt = merging.filter(({ name }) => !built.has(name)).map(({ name }) => name);
+    const loaded = new Map((await loadBlocks(store, sessionKey, unbuilt)).map((block, position) => [unbuilt[position]!, block]));
+    const merged = mergeBlocks(merging.map(({ name }) => built.get(name) ?? loaded.get(name)!));
+    for (const { name } of merging) if (!built.delete(name)) retired.push({ name, at: now });
+    const name = blockName(generation);
+    built.set(name, merged);
+    blocks = [...blocks.slice(0, -MERGE_FACTOR), { name, docs: merging.reduce((total, { docs }) => total + docs, 0) }];
+  }
+  for (const [name, block] of built) blockCache.set(cacheKey(sessionKey, name), block);
+  const expired = retired.filter(({ at }) => at <= now - RETIRE_AFTER_MS);
+  const kept = retired.filter(({ at }) => at > now - RETIRE_AFTER_MS);
+  return {
+    stats: {
+      ...stats,
+      docs: stats.docs + added.docs,
+      length: stats.length + added.length,
+      blocks,
+      retired: kept.length > 0 ? kept : undefined,
+    },
+    writes: [...built].map(([name, block]) => ({ name, value: block.record })),
+    expired: expired.map(({ name }) => name),
+  };
 }
 
-/**
- * The session's common terms after an index update: the previous list with the updated terms'
- * document frequencies applied, kept while a term is in COMMON_SHARE of `docs` passages.
- */
-export function commonTerms(
-  previous: Array<[string, number]> | undefined,
-  updated: Array<[string, number]>,
-  docs: number,
-): Array<[string, number]> | undefined {
-  const frequencies = new Map(previous);
-  for (const [term, df] of updated) frequencies.set(term, df);
-  if (docs < COMMON_MIN_DOCS) return undefined;
-  const common = [...frequencies]
-    .filter(([, df]) => df >= COMMON_SHARE * docs)
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, MAX_COMMON);
-  return common.length > 0 ? common : undefined;
+/** Indexes `messages` past the stats' progress and writes the change: what a run does, without embeddings (tests, imports). */
+export async function indexMessages(
+  store: SessionStore,
+  sessionKey: string,
+  generation: number,
+  messages: Array<{ index: number; stored: StoredMessage }>,
+  now = Date.now(),
+): Promise<IndexStats> {
+  const [stored] = await store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+  const stats = currentStats(stored);
+  const passages = messages.filter(({ index }) => index >= stats.indexedUpTo).flatMap(({ index, stored }) => passagesOf(stored, index));
+  const update = await addToIndex(store, sessionKey, generation, stats, passages, now);
+  const next = { ...update.stats, indexedUpTo: Math.max(stats.indexedUpTo, ...messages.map(({ index }) => index + 1)) };
+  await store.writeAux(sessionKey, [...update.writes, { name: statsRecordName(generation), value: next }]);
+  if (update.expired.length > 0) await store.deleteAux(sessionKey, update.expired);
+  return next;
 }
 
 export interface RecallHit {
@@ -376,9 +476,17 @@ export interface LexicalSearch {
 
 const NOTHING: ReadonlySet<number> = new Set();
 
+/** A query term as the index knows it: where its postings are (newest block first), its idf and its bound. */
+interface QueryTerm {
+  at: Array<[Block, number]>;
+  df: number;
+  idf: number;
+  ceiling: number;
+}
+
 /**
  * The passages below `belowDoc` that best match `query`, best first, at most `limit`, with the
- * index's statistics. One store call reads the stats record and the query's term records.
+ * index's statistics. Reads the stats record and, from the block cache, the session's blocks.
  */
 export async function searchPassages(
   store: SessionStore,
@@ -387,22 +495,39 @@ export async function searchPassages(
   query: string,
   options: { limit: number; belowIndex: number; minCoverage: number; triggerCoverage?: number },
 ): Promise<LexicalSearch> {
+  const [stored] = await store.readAux<IndexStats>(sessionKey, [statsRecordName(generation)]);
+  const stats = currentStats(stored);
+  const { docs, length } = stats;
   const queryTerms = [...new Set(terms(query))];
-  const [stats = EMPTY_STATS, ...records] = (await store.readAux<IndexStats | TermRecord>(sessionKey, [
-    statsRecordName(generation),
-    ...queryTerms.map((term) => termRecordName(generation, term)),
-  ])) as [IndexStats | undefined, ...Array<TermRecord | undefined>];
-  const { docs, length, common } = stats;
-  if (docs === 0 || options.limit === 0) return { hits: [], stats, matched: NOTHING };
-  const skip = new Set(common?.map(([term]) => term));
+  if (docs === 0 || options.limit === 0 || queryTerms.length === 0) return { hits: [], stats, matched: NOTHING };
+  const blocks = await loadBlocks(
+    store,
+    sessionKey,
+    stats.blocks.map(({ name }) => name),
+  );
   const belowDoc = Math.min(options.belowIndex, stats.indexedUpTo) * MAX_PASSAGES;
   const averageLength = length / docs || 1;
+  const weighted: QueryTerm[] = [];
+  for (const term of queryTerms) {
+    const at: Array<[Block, number]> = [];
+    let df = 0;
+    let maxTf = 0;
+    let minLength = Infinity;
+    for (let index = blocks.length - 1; index >= 0; index--) {
+      const block = blocks[index]!;
+      const position = block.find(term);
+      if (position < 0) continue;
+      at.push([block, position]);
+      df += block.record.df[position]!;
+      maxTf = Math.max(maxTf, block.record.maxTf[position]!);
+      minLength = Math.min(minLength, block.record.minLength[position]!);
+    }
+    if (at.length === 0 || (docs >= COMMON_MIN_DOCS && df >= COMMON_SHARE * docs)) continue;
+    const idf = Math.log(1 + (docs - df + 0.5) / (df + 0.5));
+    weighted.push({ at, df, idf, ceiling: idf * termCeiling(maxTf, minLength, averageLength) });
+  }
   // Rarest terms first: they decide whether any passage can reach the trigger (below).
-  const weighted = records
-    .flatMap((record, position) =>
-      record && !skip.has(queryTerms[position]!) ? [{ record, idf: Math.log(1 + (docs - record.df + 0.5) / (record.df + 0.5)) }] : [],
-    )
-    .sort((a, b) => b.idf - a.idf);
+  weighted.sort((a, b) => b.idf - a.idf);
   const ideal = weighted.reduce((total, { idf }) => total + idf, 0);
   if (ideal === 0) return { hits: [], stats, matched: NOTHING };
   const trigger = (options.triggerCoverage ?? 0) * ideal;
@@ -414,20 +539,24 @@ export async function searchPassages(
   // its own postings can add at most (termCeiling): with BM25's general bound, idf × (k1 + 1), over
   // twice what a word said once adds, a statement still read about 60% of its lists.
   const unread: number[] = new Array<number>(weighted.length + 1).fill(0);
-  for (let at = weighted.length - 1; at >= 0; at--)
-    unread[at] = unread[at + 1]! + weighted[at]!.idf * termCeiling(weighted[at]!.record, averageLength);
+  for (let at = weighted.length - 1; at >= 0; at--) unread[at] = unread[at + 1]! + weighted[at]!.ceiling;
   const scores = new Map<number, number>();
   let leading = 0;
-  for (const [at, { record, idf }] of weighted.entries()) {
-    if (leading + unread[at]! < trigger) return { hits: [], stats, matched: NOTHING };
-    const postings = new PostingList(record.postings, record.df > FREQUENT_SHARE * docs ? FREQUENT_POSTINGS : Infinity);
-    for (let i = 0; i < postings.count; i++) {
-      const doc = postings.doc(i);
-      if (doc >= belowDoc) continue;
-      const tf = postings.tf(i);
-      const total = (scores.get(doc) ?? 0) + (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings.length(i)) / averageLength));
-      scores.set(doc, total);
-      if (total > leading) leading = total;
+  for (const [index, { at, df, idf }] of weighted.entries()) {
+    if (leading + unread[index]! < trigger) return { hits: [], stats, matched: NOTHING };
+    // The newest mentions, newest block first.
+    let left = df > FREQUENT_SHARE * docs ? FREQUENT_POSTINGS : MAX_POSTINGS;
+    for (const [block, position] of at) {
+      const first = block.start(position);
+      for (let posting = block.end(position) - 1; posting >= first && left > 0; posting--, left--) {
+        const doc = block.docs[posting]!;
+        if (doc >= belowDoc) continue;
+        const tf = block.tfs[posting]!;
+        const total = (scores.get(doc) ?? 0) + (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * block.lengths[posting]!) / averageLength));
+        scores.set(doc, total);
+        if (total > leading) leading = total;
+      }
+      if (left === 0) break;
     }
   }
   const hits: RecallHit[] = [];
@@ -447,13 +576,12 @@ export async function searchPassages(
 }
 
 /**
- * The most one posting of `record` can add to a score, per unit of idf: BM25's term weight grows
- * with tf and shrinks with the passage's length, so the record's highest tf in its shortest
- * passage bounds it. Without those (older records), BM25's general bound k1 + 1.
+ * The most one posting of a term can add to a score, per unit of idf: BM25's term weight grows
+ * with tf and shrinks with the passage's length, so the term's highest tf in its shortest passage
+ * bounds it.
  */
-function termCeiling(record: TermRecord, averageLength: number): number {
-  if (record.maxTf === undefined || record.minLength === undefined) return K1 + 1;
-  return (record.maxTf * (K1 + 1)) / (record.maxTf + K1 * (1 - B + (B * record.minLength) / averageLength));
+function termCeiling(maxTf: number, minLength: number, averageLength: number): number {
+  return (maxTf * (K1 + 1)) / (maxTf + K1 * (1 - B + (B * minLength) / averageLength));
 }
 
 export type { Passage };

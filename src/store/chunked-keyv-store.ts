@@ -345,6 +345,10 @@ export class ChunkedKeyvStore implements MovableStore {
     });
   }
 
+  async deleteAux(sessionKey: string, names: string[]): Promise<void> {
+    if (names.length > 0) await this.keyv.deleteMany(names.map((name) => auxKey(sessionKey, name)));
+  }
+
   async ping(): Promise<void> {
     await this.keyv.get('mnemo:ping');
   }

@@ -30,6 +30,7 @@ export class InstrumentedStore implements SessionStore {
     this.observe('read_messages', () => this.inner.readMessagesAt(key, meta, indices));
   readAux: SessionStore['readAux'] = (key, names) => this.observe('read_aux', () => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.observe('write_aux', () => this.inner.writeAux(key, entries));
+  deleteAux: SessionStore['deleteAux'] = (key, names) => this.observe('delete_aux', () => this.inner.deleteAux(key, names));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
   getRecord: SessionStore['getRecord'] = (key) => this.observe('get_record', () => this.inner.getRecord(key));
   setRecord: SessionStore['setRecord'] = (key, value) => this.observe('set_record', () => this.inner.setRecord(key, value));

@@ -67,6 +67,7 @@ export class TieredStore implements SessionStore {
 
   readAux: SessionStore['readAux'] = (sessionKey, names) => this.hot.readAux(sessionKey, names);
   writeAux: SessionStore['writeAux'] = (sessionKey, entries) => this.hot.writeAux(sessionKey, entries);
+  deleteAux: SessionStore['deleteAux'] = (sessionKey, names) => this.hot.deleteAux(sessionKey, names);
   getRecord: SessionStore['getRecord'] = (key) => this.hot.getRecord(key);
   setRecord: SessionStore['setRecord'] = (key, value) => this.hot.setRecord(key, value);
   deleteRecord: SessionStore['deleteRecord'] = (key) => this.hot.deleteRecord(key);

@@ -28,6 +28,7 @@ export class TimedStore implements SessionStore {
   commit: SessionStore['commit'] = (key, version, change) => this.timed(() => this.inner.commit(key, version, change));
   readAux: SessionStore['readAux'] = (key, names) => this.timed(() => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.timed(() => this.inner.writeAux(key, entries));
+  deleteAux: SessionStore['deleteAux'] = (key, names) => this.timed(() => this.inner.deleteAux(key, names));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
   getRecord: SessionStore['getRecord'] = (key) => this.timed(() => this.inner.getRecord(key));
   setRecord: SessionStore['setRecord'] = (key, value) => this.timed(() => this.inner.setRecord(key, value));

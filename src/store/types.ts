@@ -54,6 +54,8 @@ export interface SessionStore {
   /** Side records of a session (recall postings…), stored under the session's hash tag. */
   readAux<T>(sessionKey: string, names: string[]): Promise<Array<T | undefined>>;
   writeAux(sessionKey: string, entries: Array<{ name: string; value: unknown }>): Promise<void>;
+  /** Deletes side records no longer needed (their names stay registered: erasing and moving the session skip what is gone). */
+  deleteAux(sessionKey: string, names: string[]): Promise<void>;
   /** Erases the session and every side record it lists; false when there was nothing to erase. */
   delete(sessionKey: string): Promise<boolean>;
   /** Every session whose key starts with `prefix` (a tenant's `tenant:`), with its head; order unspecified. */

@@ -21,7 +21,12 @@ export function movableContract(name: string, makeStore: () => Promise<MovableSt
     /** A 70-message session (two sealed chunks and a tail) with side records, in the memory store. */
     async function seeded(id: string) {
       await source.commit(id, 0, { keep: 0, append: Array.from({ length: 70 }, (_, index) => message(`m${index}`)) });
-      await source.writeAux(id, [{ name: 'postings', value: { tea: [3, 9] } }]);
+      await source.writeAux(id, [
+        { name: 'postings', value: { tea: [3, 9] } },
+        { name: 'merged-away', value: { tea: [1] } },
+      ]);
+      // Registered, then deleted: a snapshot moves what is there.
+      await source.deleteAux(id, ['merged-away']);
       return (await source.snapshot(id))!;
     }
 
@@ -39,7 +44,7 @@ export function movableContract(name: string, makeStore: () => Promise<MovableSt
       expect(await store.restore(id, snapshot)).toBe(true);
       expect(await contents(store, id)).toEqual(await contents(source, id));
       expect(await store.getMeta(id)).toEqual(await source.getMeta(id));
-      expect(await store.readAux(id, ['postings'])).toEqual([{ tea: [3, 9] }]);
+      expect(await store.readAux(id, ['postings', 'merged-away'])).toEqual([{ tea: [3, 9] }, undefined]);
     });
 
     it('keeps a session it holds at a newer version, and overwrites an older or equal one', async () => {

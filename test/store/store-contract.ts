@@ -140,6 +140,19 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect((await store.readAux(id, names)).every((value) => value === undefined)).toBe(true);
     });
 
+    it('deletes side records it no longer needs, and erases the session cleanly after', async () => {
+      const id = key();
+      await store.commit(id, 0, { keep: 0, append: [message('a')] });
+      await store.writeAux(id, [
+        { name: 'b1:old', value: { terms: ['tea'] } },
+        { name: 'b1:kept', value: { terms: ['cup'] } },
+      ]);
+      await store.deleteAux(id, ['b1:old', 'b1:never-written']);
+      expect(await store.readAux(id, ['b1:old', 'b1:kept'])).toEqual([undefined, { terms: ['cup'] }]);
+      expect(await store.delete(id)).toBe(true);
+      expect(await store.readAux(id, ['b1:kept'])).toEqual([undefined]);
+    });
+
     it('reads its own history after being deleted and created again, never the one before', async () => {
       const id = key();
       const before = Array.from({ length: 70 }, (_, index) => message(`old${index}`));

@@ -30,6 +30,7 @@ export class FaultyStore implements SessionStore {
   readMessagesAt: SessionStore['readMessagesAt'] = (key, meta, indices) => this.call(() => this.inner.readMessagesAt(key, meta, indices));
   readAux: SessionStore['readAux'] = (key, names) => this.call(() => this.inner.readAux(key, names));
   writeAux: SessionStore['writeAux'] = (key, entries) => this.call(() => this.inner.writeAux(key, entries));
+  deleteAux: SessionStore['deleteAux'] = (key, names) => this.call(() => this.inner.deleteAux(key, names));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
   getRecord: SessionStore['getRecord'] = (key) => this.call(() => this.inner.getRecord(key));
   setRecord: SessionStore['setRecord'] = (key, value) => this.call(() => this.inner.setRecord(key, value));
