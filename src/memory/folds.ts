@@ -12,6 +12,7 @@ import {
   currentStats,
   indexGeneration,
   isQuestion,
+  LANDING_DEADLINE_MS,
   statsRecordName,
   type IndexStats,
   type IndexUpdate,
@@ -204,6 +205,7 @@ export class FoldScheduler {
       if (!meta) return;
       const generation = indexGeneration(meta.memory.recall);
       const stats = await this.readStats(sessionKey, generation);
+      const readAt = this.deps.now();
       const embedding = embeddingsDue(stats, meta.count, config);
       if (stats.indexedUpTo >= meta.count && !embedding) return this.noteIndexed(sessionKey, meta);
       const from = embedding ? Math.min(stats.indexedUpTo, stats.embeddedUpTo) : stats.indexedUpTo;
@@ -220,7 +222,7 @@ export class FoldScheduler {
         generation,
         stats,
         unindexed.flatMap(({ stored, index }) => passagesOf(stored, index)),
-        this.deps.now(),
+        readAt,
       );
       let next: IndexStats = { ...added.stats, indexedUpTo: Math.max(stats.indexedUpTo, to) };
       let embeddingTokens = 0;
@@ -386,6 +388,8 @@ export class FoldScheduler {
    * would be orphans, never to be read.
    */
   private async land(sessionKey: string, meta: SessionMeta, generation: number, update: IndexUpdate): Promise<boolean> {
+    // Too late: the blocks its stats name may have been merged away and deleted meanwhile. The next run redoes it.
+    if (this.deps.now() - update.readAt > LANDING_DEADLINE_MS) return false;
     const still = await this.deps.store.getMeta(sessionKey);
     if (!still || still.createdAt !== meta.createdAt) return false;
     await this.deps.store.writeAux(sessionKey, [...update.writes, { name: statsRecordName(generation), value: update.stats }]);

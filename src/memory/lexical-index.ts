@@ -12,28 +12,23 @@ import type { SessionMemory } from './state.js';
  * tier at the end of the list merges them into one (size-tiered merging): a session holds a few
  * blocks per tier, their number logarithmic in its length. The statistics record lists them.
  *
- * A block is written once under a name never used again, so its decoded form is kept in process
- * (see BlockCache): a search or a merge decodes each block once, and no run ever reads and rewrites
- * what an earlier run wrote. The index used to keep one record per term, read and rewritten by
- * every run that met the term: some 25 records a message, each paid in every layer of the store
- * (bench: two thirds of a memory turn's CPU went to recall).
+ * The index used to keep one record per term, read and rewritten by every run that met the term:
+ * some 25 records a message, each paid in every layer of the store (bench: two thirds of a memory
+ * turn's CPU went to recall). A block is written once, under a name never used again, so a block
+ * read is kept in process (see BlockCache) and no run reads or rewrites what an earlier one wrote.
  */
+
+/**
+ * A term in a block: passages holding it (dropped postings included), its highest tf and shortest
+ * passage (see termCeiling), and its newest postings, oldest first, as doc, tf, length triples.
+ */
+export type BlockTerm = [df: number, maxTf: number, minLength: number, postings: number[]];
 
 /** A block as stored: JSON-shaped, written once, never changed. */
 export interface BlockRecord {
-  terms: string[];
-  /**
-   * Per term: how many of the block's passages hold it (dropped postings included), and its
-   * highest term frequency and shortest passage, which bound what it can add to a score (see
-   * termCeiling).
-   */
-  df: number[];
-  maxTf: number[];
-  minLength: number[];
-  /** Per term: where its postings end in `postings` (counted in postings); the next term's start there. */
-  ends: number[];
-  /** Every term's postings, oldest first within a term, packed (see packPostings). */
-  postings: string;
+  /** Estimated bytes in process, for the block cache. */
+  bytes: number;
+  terms: Record<string, BlockTerm>;
 }
 
 /** A block as the statistics list it: its record's name and how many passages it indexes. */
@@ -42,80 +37,33 @@ export interface BlockRef {
   docs: number;
 }
 
+/** The term's entry in `block` (an entry is an array: a term may be "constructor", which every object has). */
+function termIn(block: BlockRecord, term: string): BlockTerm | undefined {
+  const found = block.terms[term];
+  return Array.isArray(found) ? found : undefined;
+}
+
 /**
- * A posting list as stored: 12 bytes a posting (doc int32, tf float32, length int32, little
- * endian), base64: 16 characters each.
+ * Postings are plain numbers, three a posting. A block is written once, so the cost that once made
+ * the index pack its lists into base64 (every run re-serializing every list it touched) is gone,
+ * and a search reads a list where it lies, with no decoding: in a long session a query's terms
+ * are in many blocks, and decoding each piece was a third of the search.
  */
-const POSTING_BYTES = 12;
-
-export function packPostings(flat: number[]): string {
-  // Every byte is written below: no need to zero them first, and small lists come from Node's pool.
-  const bytes = Buffer.allocUnsafe((flat.length / 3) * POSTING_BYTES);
-  for (let at = 0, offset = 0; at < flat.length; at += 3, offset += POSTING_BYTES) {
-    bytes.writeInt32LE(flat[at]!, offset);
-    bytes.writeFloatLE(flat[at + 1]!, offset + 4);
-    bytes.writeInt32LE(flat[at + 2]!, offset + 8);
-  }
-  return bytes.toString('base64');
-}
-
-/** A block decoded: its terms by name, its postings in typed arrays. */
-export class Block {
-  private readonly positions = new Map<string, number>();
-  readonly docs: Int32Array;
-  readonly tfs: Float32Array;
-  readonly lengths: Int32Array;
-
-  /** `flat`: the postings as doc, tf, length triples, when the caller packed them just now. */
-  constructor(
-    readonly record: BlockRecord,
-    flat?: number[],
-  ) {
-    record.terms.forEach((term, position) => this.positions.set(term, position));
-    const bytes = flat ? undefined : Buffer.from(record.postings, 'base64');
-    const count = flat ? flat.length / 3 : bytes!.length / POSTING_BYTES;
-    this.docs = new Int32Array(count);
-    this.tfs = new Float32Array(count);
-    this.lengths = new Int32Array(count);
-    for (let i = 0, offset = 0; i < count; i++, offset += POSTING_BYTES) {
-      this.docs[i] = flat ? flat[i * 3]! : bytes!.readInt32LE(offset);
-      this.tfs[i] = flat ? flat[i * 3 + 1]! : bytes!.readFloatLE(offset + 4);
-      this.lengths[i] = flat ? flat[i * 3 + 2]! : bytes!.readInt32LE(offset + 8);
-    }
-  }
-
-  /** The term's position in the block, or -1. */
-  find(term: string): number {
-    return this.positions.get(term) ?? -1;
-  }
-
-  /** Postings [start, end) are the term's at `position`. */
-  start(position: number): number {
-    return position === 0 ? 0 : this.record.ends[position - 1]!;
-  }
-
-  end(position: number): number {
-    return this.record.ends[position]!;
-  }
-
-  /** Estimated bytes held in process. */
-  get bytes(): number {
-    return this.docs.length * POSTING_BYTES + this.record.terms.length * 96 + this.record.postings.length;
-  }
-}
+const POSTING_BYTES = 3 * 8;
 
 /**
- * Decoded blocks, least recently used out first once their estimated size passes the bound. Keyed
+ * Blocks as read, least recently used out first once their estimated size passes the bound. Keyed
  * by session and name: a name is never written twice, so an entry cannot go stale, whatever other
- * instances write. A session that falls out reads and decodes its blocks again at its next search.
+ * instances write. With the in-process store an entry is the stored record itself; with the
+ * others it saves a read and a parse. A block that falls out is read again at the next search.
  */
 class BlockCache {
-  private readonly entries = new Map<string, Block>();
+  private readonly entries = new Map<string, BlockRecord>();
   private size = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  get(key: string): Block | undefined {
+  get(key: string): BlockRecord | undefined {
     const block = this.entries.get(key);
     if (block) {
       this.entries.delete(key);
@@ -124,8 +72,15 @@ class BlockCache {
     return block;
   }
 
-  set(key: string, block: Block): void {
-    if (this.entries.has(key)) return;
+  delete(key: string): void {
+    const block = this.entries.get(key);
+    if (!block) return;
+    this.entries.delete(key);
+    this.size -= block.bytes;
+  }
+
+  set(key: string, block: BlockRecord): void {
+    if (this.entries.has(key) || block.bytes > this.maxBytes) return;
     this.entries.set(key, block);
     this.size += block.bytes;
     for (const [oldest, entry] of this.entries) {
@@ -136,15 +91,15 @@ class BlockCache {
   }
 }
 
-const BLOCK_CACHE_BYTES = 64 * 1024 * 1024;
+const BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
 const blockCache = new BlockCache(BLOCK_CACHE_BYTES);
 
 function cacheKey(sessionKey: string, name: string): string {
   return `${sessionKey}\n${name}`;
 }
 
-/** The blocks named, decoded: from the cache, else read in one call. */
-async function loadBlocks(store: SessionStore, sessionKey: string, names: string[]): Promise<Block[]> {
+/** The blocks named: from the cache, else read in one call. */
+async function loadBlocks(store: SessionStore, sessionKey: string, names: string[]): Promise<BlockRecord[]> {
   const keys = names.map((name) => cacheKey(sessionKey, name));
   const blocks = keys.map((key) => blockCache.get(key));
   const missing = names.filter((_, position) => !blocks[position]);
@@ -153,14 +108,15 @@ async function loadBlocks(store: SessionStore, sessionKey: string, names: string
   return names.map((name, position) => {
     const cached = blocks[position];
     if (cached) return cached;
+    const block = records.get(name);
     // Missing only if deleted under a search that read an old list (see RETIRE_AFTER_MS): it reads as empty.
-    const block = new Block(records.get(name) ?? EMPTY_BLOCK);
+    if (!block) return EMPTY_BLOCK;
     blockCache.set(keys[position]!, block);
     return block;
   });
 }
 
-const EMPTY_BLOCK: BlockRecord = { terms: [], df: [], maxTf: [], minLength: [], ends: [], postings: '' };
+const EMPTY_BLOCK: BlockRecord = { bytes: 0, terms: {} };
 
 /** The index's statistics and progress: one side record per generation, read first by every search. */
 export interface IndexStats {
@@ -220,15 +176,24 @@ const MAX_POSTINGS = 256;
 const MERGE_FACTOR = 4;
 const TIER_BASE = 8;
 
+/** How many blocks at the end of the list to merge now: MERGE_FACTOR when they share a tier, else none. */
+function mergeDue(blocks: BlockRef[]): number {
+  if (blocks.length < MERGE_FACTOR) return 0;
+  return new Set(blocks.slice(-MERGE_FACTOR).map(({ docs }) => tier(docs))).size === 1 ? MERGE_FACTOR : 0;
+}
+
 function tier(docs: number): number {
   return docs < TIER_BASE * MERGE_FACTOR ? 0 : Math.floor(Math.log(docs / TIER_BASE) / Math.log(MERGE_FACTOR));
 }
 
 /**
- * How long a merged-away block stays: longer than any run takes. A run racing this one on another
- * instance may land the list it read, naming the blocks this run merged; they must still be there.
+ * How long a merged-away block stays: a run racing this one on another instance may land the list
+ * it read, naming the blocks this run merged; they must still be there. So a run lands only within
+ * LANDING_DEADLINE_MS of reading the stats (see folds.ts), and a block is deleted at the first run
+ * after RETIRE_AFTER_MS, twice that: the margin covers clocks that differ between instances.
  */
-const RETIRE_AFTER_MS = 10 * 60_000;
+export const LANDING_DEADLINE_MS = 60_000;
+const RETIRE_AFTER_MS = 2 * LANDING_DEADLINE_MS;
 
 /**
  * A term in more than FREQUENT_SHARE of the session's passages says little about any one of them
@@ -308,23 +273,17 @@ export function isQuestion(text: string): boolean {
   return /\?["')\]]*$/.test(text.trimEnd());
 }
 
-/** What a run adds to the index: its terms, each with its postings (doc, tf, length triples, oldest first) and bounds. */
-interface TermEntry {
+/** A term as a run adds it: its postings as doc, tf, length triples, oldest first, and its counts. */
+interface NewTerm {
   df: number;
   maxTf: number;
   minLength: number;
   flat: number[];
 }
 
-function entry(entries: Map<string, TermEntry>, term: string): TermEntry {
-  let found = entries.get(term);
-  if (!found) entries.set(term, (found = { df: 0, maxTf: 0, minLength: Infinity, flat: [] }));
-  return found;
-}
-
 /** The terms of `passages` with their postings, and BM25's statistics delta. */
-function entriesOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { entries: Map<string, TermEntry>; docs: number; length: number } {
-  const entries = new Map<string, TermEntry>();
+function termsOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { added: Map<string, NewTerm>; docs: number; length: number } {
+  const added = new Map<string, NewTerm>();
   let docs = 0;
   let length = 0;
   for (const passage of passages) {
@@ -336,7 +295,8 @@ function entriesOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { entries: M
     const counts = new Map<string, number>();
     for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
     for (const [term, count] of counts) {
-      const found = entry(entries, term);
+      let found = added.get(term);
+      if (!found) added.set(term, (found = { df: 0, maxTf: 0, minLength: Infinity, flat: [] }));
       const tf = count * weight;
       found.df++;
       found.maxTf = Math.max(found.maxTf, tf);
@@ -344,41 +304,43 @@ function entriesOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { entries: M
       found.flat.push(passage.doc, tf, words.length);
     }
   }
-  return { entries, docs, length };
+  return { added, docs, length };
 }
 
-/** A new block, decoded and packed (the record to write). */
-function newBlock(entries: Map<string, TermEntry>): Block {
-  const record: BlockRecord = { terms: [], df: [], maxTf: [], minLength: [], ends: [], postings: '' };
-  const all: number[] = [];
-  for (const [term, { df, maxTf, minLength, flat }] of entries) {
-    record.terms.push(term);
-    record.df.push(df);
-    record.maxTf.push(maxTf);
-    record.minLength.push(minLength);
-    const kept = flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat;
-    for (const value of kept) all.push(value);
-    record.ends.push(all.length / 3);
+// A term's record in a block, beyond its postings: its key, the tuple, the list's object (bytes).
+const TERM_OVERHEAD = 96;
+
+/** A run's block. */
+function newBlock(added: Map<string, NewTerm>): BlockRecord {
+  const terms: Record<string, BlockTerm> = Object.create(null) as Record<string, BlockTerm>;
+  let bytes = 0;
+  for (const [term, { df, maxTf, minLength, flat }] of added) {
+    const postings = flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat;
+    terms[term] = [df, maxTf, minLength, postings];
+    bytes += (postings.length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
   }
-  record.postings = packPostings(all);
-  return new Block(record, all);
+  return { bytes, terms };
 }
 
-/** One block holding everything in `blocks` (oldest first): each term's postings in block order, its counts summed, its bounds kept. */
-function mergeBlocks(blocks: Block[]): Block {
-  const entries = new Map<string, TermEntry>();
+/** One block holding everything in `blocks` (oldest first): each term's lists joined in block order and capped, its counts summed, its bounds kept. */
+function mergeBlocks(blocks: BlockRecord[]): BlockRecord {
+  const terms: Record<string, BlockTerm> = Object.create(null) as Record<string, BlockTerm>;
   for (const block of blocks) {
-    const { terms: names, df, maxTf, minLength } = block.record;
-    for (let position = 0; position < names.length; position++) {
-      const found = entry(entries, names[position]!);
-      found.df += df[position]!;
-      found.maxTf = Math.max(found.maxTf, maxTf[position]!);
-      found.minLength = Math.min(found.minLength, minLength[position]!);
-      for (let at = block.start(position); at < block.end(position); at++)
-        found.flat.push(block.docs[at]!, block.tfs[at]!, block.lengths[at]!);
+    for (const term in block.terms) {
+      const [df, maxTf, minLength, postings] = block.terms[term]!;
+      const found = Object.hasOwn(terms, term) ? terms[term] : undefined;
+      terms[term] = found
+        ? [found[0] + df, Math.max(found[1], maxTf), Math.min(found[2], minLength), found[3].concat(postings)]
+        : [df, maxTf, minLength, postings];
     }
   }
-  return newBlock(entries);
+  let bytes = 0;
+  for (const term in terms) {
+    const entry = terms[term]!;
+    if (entry[3].length > MAX_POSTINGS * 3) entry[3] = entry[3].slice(-MAX_POSTINGS * 3);
+    bytes += (entry[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
+  }
+  return { bytes, terms };
 }
 
 /** A run's change to the index: the statistics to write, after the blocks they list, and blocks now safe to delete. */
@@ -387,6 +349,8 @@ export interface IndexUpdate {
   writes: Array<{ name: string; value: BlockRecord }>;
   /** Retired long enough ago that no racing run can still land a list naming them (see RETIRE_AFTER_MS). */
   expired: string[];
+  /** When the stats it builds on were read: it must land within LANDING_DEADLINE_MS of that, or not at all. */
+  readAt: number;
 }
 
 /**
@@ -400,27 +364,33 @@ export async function addToIndex(
   generation: number,
   stats: IndexStats,
   passages: Array<Pick<Passage, 'doc' | 'text'>>,
+  /** When `stats` was read. */
   now: number,
 ): Promise<IndexUpdate> {
-  const added = entriesOf(passages);
-  // Built here, written by the caller: decoded already, so cached as they are (a name is never reused).
-  const built = new Map<string, Block>();
+  const { added, docs, length } = termsOf(passages);
+  // Built here, written by the caller, and cached as they are (a name is never reused).
+  const built = new Map<string, BlockRecord>();
   let blocks = stats.blocks;
   const retired = [...(stats.retired ?? [])];
-  if (added.docs > 0) {
+  if (docs > 0) {
     const name = blockName(generation);
-    built.set(name, newBlock(added.entries));
-    blocks = [...blocks, { name, docs: added.docs }];
+    built.set(name, newBlock(added));
+    blocks = [...blocks, { name, docs }];
   }
-  while (blocks.length >= MERGE_FACTOR && new Set(blocks.slice(-MERGE_FACTOR).map(({ docs }) => tier(docs))).size === 1) {
-    const merging = blocks.slice(-MERGE_FACTOR);
+  for (let count = mergeDue(blocks); count > 0; count = mergeDue(blocks)) {
+    const merging = blocks.slice(-count);
     const unbuilt = merging.filter(({ name }) => !built.has(name)).map(({ name }) => name);
     const loaded = new Map((await loadBlocks(store, sessionKey, unbuilt)).map((block, position) => [unbuilt[position]!, block]));
     const merged = mergeBlocks(merging.map(({ name }) => built.get(name) ?? loaded.get(name)!));
-    for (const { name } of merging) if (!built.delete(name)) retired.push({ name, at: now });
+    for (const { name } of merging) {
+      if (built.delete(name)) continue;
+      retired.push({ name, at: now });
+      // Only a search that read an older list still wants it: it reads it from the store.
+      blockCache.delete(cacheKey(sessionKey, name));
+    }
     const name = blockName(generation);
     built.set(name, merged);
-    blocks = [...blocks.slice(0, -MERGE_FACTOR), { name, docs: merging.reduce((total, { docs }) => total + docs, 0) }];
+    blocks = [...blocks.slice(0, -count), { name, docs: merging.reduce((total, { docs }) => total + docs, 0) }];
   }
   for (const [name, block] of built) blockCache.set(cacheKey(sessionKey, name), block);
   const expired = retired.filter(({ at }) => at <= now - RETIRE_AFTER_MS);
@@ -428,13 +398,14 @@ export async function addToIndex(
   return {
     stats: {
       ...stats,
-      docs: stats.docs + added.docs,
-      length: stats.length + added.length,
+      docs: stats.docs + docs,
+      length: stats.length + length,
       blocks,
       retired: kept.length > 0 ? kept : undefined,
     },
-    writes: [...built].map(([name, block]) => ({ name, value: block.record })),
+    writes: [...built].map(([name, value]) => ({ name, value })),
     expired: expired.map(({ name }) => name),
+    readAt: now,
   };
 }
 
@@ -472,13 +443,15 @@ export interface LexicalSearch {
   stats: IndexStats;
   /** Passages sharing at least one (scored) term with the query, hits or not; empty when nothing is recalled. */
   matched: ReadonlySet<number>;
+  /** Query terms whose postings were read (the trigger can decide before the commonest are). */
+  termsRead: number;
 }
 
 const NOTHING: ReadonlySet<number> = new Set();
 
 /** A query term as the index knows it: where its postings are (newest block first), its idf and its bound. */
 interface QueryTerm {
-  at: Array<[Block, number]>;
+  at: BlockTerm[];
   df: number;
   idf: number;
   ceiling: number;
@@ -486,7 +459,8 @@ interface QueryTerm {
 
 /**
  * The passages below `belowDoc` that best match `query`, best first, at most `limit`, with the
- * index's statistics. Reads the stats record and, from the block cache, the session's blocks.
+ * index's statistics. Reads the stats record and, from the block cache, the session's blocks;
+ * decodes only the query terms' postings.
  */
 export async function searchPassages(
   store: SessionStore,
@@ -499,7 +473,7 @@ export async function searchPassages(
   const stats = currentStats(stored);
   const { docs, length } = stats;
   const queryTerms = [...new Set(terms(query))];
-  if (docs === 0 || options.limit === 0 || queryTerms.length === 0) return { hits: [], stats, matched: NOTHING };
+  if (docs === 0 || options.limit === 0 || queryTerms.length === 0) return { hits: [], stats, matched: NOTHING, termsRead: 0 };
   const blocks = await loadBlocks(
     store,
     sessionKey,
@@ -509,18 +483,17 @@ export async function searchPassages(
   const averageLength = length / docs || 1;
   const weighted: QueryTerm[] = [];
   for (const term of queryTerms) {
-    const at: Array<[Block, number]> = [];
+    const at: BlockTerm[] = [];
     let df = 0;
     let maxTf = 0;
     let minLength = Infinity;
     for (let index = blocks.length - 1; index >= 0; index--) {
-      const block = blocks[index]!;
-      const position = block.find(term);
-      if (position < 0) continue;
-      at.push([block, position]);
-      df += block.record.df[position]!;
-      maxTf = Math.max(maxTf, block.record.maxTf[position]!);
-      minLength = Math.min(minLength, block.record.minLength[position]!);
+      const found = termIn(blocks[index]!, term);
+      if (!found) continue;
+      at.push(found);
+      df += found[0];
+      maxTf = Math.max(maxTf, found[1]);
+      minLength = Math.min(minLength, found[2]);
     }
     if (at.length === 0 || (docs >= COMMON_MIN_DOCS && df >= COMMON_SHARE * docs)) continue;
     const idf = Math.log(1 + (docs - df + 0.5) / (df + 0.5));
@@ -529,7 +502,7 @@ export async function searchPassages(
   // Rarest terms first: they decide whether any passage can reach the trigger (below).
   weighted.sort((a, b) => b.idf - a.idf);
   const ideal = weighted.reduce((total, { idf }) => total + idf, 0);
-  if (ideal === 0) return { hits: [], stats, matched: NOTHING };
+  if (ideal === 0) return { hits: [], stats, matched: NOTHING, termsRead: 0 };
   const trigger = (options.triggerCoverage ?? 0) * ideal;
   // Terms are scored rarest first, and before each list is read the search asks whether any
   // passage can still reach the trigger: the best partial score so far plus the bounds of the terms
@@ -540,39 +513,90 @@ export async function searchPassages(
   // twice what a word said once adds, a statement still read about 60% of its lists.
   const unread: number[] = new Array<number>(weighted.length + 1).fill(0);
   for (let at = weighted.length - 1; at >= 0; at--) unread[at] = unread[at + 1]! + weighted[at]!.ceiling;
-  const scores = new Map<number, number>();
+  const scores = new Scores(belowDoc);
   let leading = 0;
+  let hopeless = false;
+  let termsRead = 0;
   for (const [index, { at, df, idf }] of weighted.entries()) {
-    if (leading + unread[index]! < trigger) return { hits: [], stats, matched: NOTHING };
+    if (leading + unread[index]! < trigger) {
+      hopeless = true;
+      break;
+    }
+    termsRead++;
     // The newest mentions, newest block first.
     let left = df > FREQUENT_SHARE * docs ? FREQUENT_POSTINGS : MAX_POSTINGS;
-    for (const [block, position] of at) {
-      const first = block.start(position);
-      for (let posting = block.end(position) - 1; posting >= first && left > 0; posting--, left--) {
-        const doc = block.docs[posting]!;
+    for (const [, , , postings] of at) {
+      const first = Math.max(0, postings.length - left * 3);
+      left -= (postings.length - first) / 3;
+      for (let at = first; at < postings.length; at += 3) {
+        const doc = postings[at]!;
         if (doc >= belowDoc) continue;
-        const tf = block.tfs[posting]!;
-        const total = (scores.get(doc) ?? 0) + (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * block.lengths[posting]!) / averageLength));
-        scores.set(doc, total);
+        const tf = postings[at + 1]!;
+        const total = scores.add(doc, (idf * tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * postings[at + 2]!) / averageLength)));
         if (total > leading) leading = total;
       }
       if (left === 0) break;
     }
   }
+  const totals = scores.release();
+  if (hopeless) return { hits: [], stats, matched: NOTHING, termsRead };
   const hits: RecallHit[] = [];
   let best = 0;
-  for (const [doc, total] of scores) {
+  for (const [doc, total] of totals) {
     const coverage = total / ideal;
     best = Math.max(best, coverage);
     if (coverage >= options.minCoverage) hits.push({ doc, score: total, coverage });
   }
   // Nothing matches the message well enough: it does not need the past (and pays nothing for it).
-  if (best * ideal < trigger) return { hits: [], stats, matched: NOTHING };
+  if (best * ideal < trigger) return { hits: [], stats, matched: NOTHING, termsRead };
   return {
     hits: hits.sort((a, b) => b.score - a.score || b.doc - a.doc).slice(0, options.limit),
     stats,
-    matched: new Set(scores.keys()),
+    matched: new Set(scores.docs),
+    termsRead,
   };
+}
+
+/**
+ * A search's running scores by doc. Adding to a Map entry per posting was half a long session's
+ * search: the scores live in one array indexed by doc instead, kept between searches (a search
+ * never awaits while it scores) and cleared by the docs it touched. Sessions too long for it
+ * (over SCOREBOARD_DOCS passage ids, some 32,000 messages) use a Map.
+ */
+const SCOREBOARD_DOCS = 1 << 20;
+let scoreboard = new Float64Array(1 << 12);
+
+class Scores {
+  readonly docs: number[] = [];
+  private readonly board?: Float64Array;
+  private readonly map?: Map<number, number>;
+
+  constructor(belowDoc: number) {
+    if (belowDoc > SCOREBOARD_DOCS) this.map = new Map();
+    else {
+      if (scoreboard.length < belowDoc) scoreboard = new Float64Array(2 ** Math.ceil(Math.log2(belowDoc)));
+      this.board = scoreboard;
+    }
+  }
+
+  /** Adds to the doc's score and returns its total. Every addition is positive: zero means untouched. */
+  add(doc: number, value: number): number {
+    const previous = this.board ? this.board[doc]! : (this.map!.get(doc) ?? 0);
+    if (previous === 0) this.docs.push(doc);
+    const total = previous + value;
+    if (this.board) this.board[doc] = total;
+    else this.map!.set(doc, total);
+    return total;
+  }
+
+  /** Every [doc, total], leaving the shared array cleared. Call exactly once, when done adding. */
+  release(): Array<[number, number]> {
+    return this.docs.map((doc) => {
+      const total = this.board ? this.board[doc]! : this.map!.get(doc)!;
+      if (this.board) this.board[doc] = 0;
+      return [doc, total];
+    });
+  }
 }
 
 /**
