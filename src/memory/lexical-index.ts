@@ -28,7 +28,9 @@ export type BlockTerm = [df: number, maxTf: number, minLength: number, postings:
 export interface BlockRecord {
   /** Estimated bytes in process, for the block cache. */
   bytes: number;
-  terms: Record<string, BlockTerm>;
+  /** Its terms, and each one's entry at the same position. */
+  terms: string[];
+  entries: BlockTerm[];
 }
 
 /** A block as the statistics list it: its record's name and how many passages it indexes. */
@@ -37,10 +39,16 @@ export interface BlockRef {
   docs: number;
 }
 
-/** The term's entry in `block` (an entry is an array: a term may be "constructor", which every object has). */
+// Each block's entries by term: kept from building or merging it, or built at its first lookup.
+// Arrays, not an object keyed by term, are what a block stores: building, merging and freezing
+// objects of a thousand keys (dictionary mode) was most of an index run's CPU.
+const byTerm = new WeakMap<BlockRecord, Map<string, BlockTerm>>();
+
+/** The term's entry in `block`. */
 function termIn(block: BlockRecord, term: string): BlockTerm | undefined {
-  const found = block.terms[term];
-  return Array.isArray(found) ? found : undefined;
+  let entries = byTerm.get(block);
+  if (!entries) byTerm.set(block, (entries = new Map(block.terms.map((name, position) => [name, block.entries[position]!]))));
+  return entries.get(term);
 }
 
 /**
@@ -116,7 +124,7 @@ async function loadBlocks(store: SessionStore, sessionKey: string, names: string
   });
 }
 
-const EMPTY_BLOCK: BlockRecord = { bytes: 0, terms: {} };
+const EMPTY_BLOCK: BlockRecord = { bytes: 0, terms: [], entries: [] };
 
 /** The index's statistics and progress: one side record per generation, read first by every search. */
 export interface IndexStats {
@@ -312,35 +320,48 @@ const TERM_OVERHEAD = 96;
 
 /** A run's block. */
 function newBlock(added: Map<string, NewTerm>): BlockRecord {
-  const terms: Record<string, BlockTerm> = Object.create(null) as Record<string, BlockTerm>;
-  let bytes = 0;
+  const block: BlockRecord = { bytes: 0, terms: [], entries: [] };
+  const entries = new Map<string, BlockTerm>();
   for (const [term, { df, maxTf, minLength, flat }] of added) {
-    const postings = flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat;
-    terms[term] = [df, maxTf, minLength, postings];
-    bytes += (postings.length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
+    const entry: BlockTerm = [df, maxTf, minLength, flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat];
+    block.terms.push(term);
+    block.entries.push(entry);
+    entries.set(term, entry);
+    block.bytes += (entry[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
   }
-  return { bytes, terms };
+  byTerm.set(block, entries);
+  return block;
 }
 
-/** One block holding everything in `blocks` (oldest first): each term's lists joined in block order and capped, its counts summed, its bounds kept. */
+/**
+ * One block holding everything in `blocks` (oldest first): each term's lists joined in block order
+ * and capped, its counts summed, its bounds kept. A term only one block holds keeps its entry as it
+ * is (already frozen, with the in-process store).
+ */
 function mergeBlocks(blocks: BlockRecord[]): BlockRecord {
-  const terms: Record<string, BlockTerm> = Object.create(null) as Record<string, BlockTerm>;
+  const merged = new Map<string, BlockTerm>();
   for (const block of blocks) {
-    for (const term in block.terms) {
-      const [df, maxTf, minLength, postings] = block.terms[term]!;
-      const found = Object.hasOwn(terms, term) ? terms[term] : undefined;
-      terms[term] = found
-        ? [found[0] + df, Math.max(found[1], maxTf), Math.min(found[2], minLength), found[3].concat(postings)]
-        : [df, maxTf, minLength, postings];
+    for (let position = 0; position < block.terms.length; position++) {
+      const term = block.terms[position]!;
+      const entry = block.entries[position]!;
+      const found = merged.get(term);
+      merged.set(
+        term,
+        found ? [found[0] + entry[0], Math.max(found[1], entry[1]), Math.min(found[2], entry[2]), found[3].concat(entry[3])] : entry,
+      );
     }
   }
-  let bytes = 0;
-  for (const term in terms) {
-    const entry = terms[term]!;
-    if (entry[3].length > MAX_POSTINGS * 3) entry[3] = entry[3].slice(-MAX_POSTINGS * 3);
-    bytes += (entry[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
+  const block: BlockRecord = { bytes: 0, terms: [], entries: [] };
+  for (const [term, entry] of merged) {
+    const capped: BlockTerm =
+      entry[3].length > MAX_POSTINGS * 3 ? [entry[0], entry[1], entry[2], entry[3].slice(-MAX_POSTINGS * 3)] : entry;
+    if (capped !== entry) merged.set(term, capped);
+    block.terms.push(term);
+    block.entries.push(capped);
+    block.bytes += (capped[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
   }
-  return { bytes, terms };
+  byTerm.set(block, merged);
+  return block;
 }
 
 /** A run's change to the index: the statistics to write, after the blocks they list, and blocks now safe to delete. */
