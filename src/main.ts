@@ -6,6 +6,7 @@ import { ConfigHolder } from './config/holder.js';
 import { DEFAULT_CONFIG_PATH } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { FoldScheduler, type FoldEvent, type IndexEvent } from './memory/folds.js';
+import { configureBlockCache } from './memory/lexical-index.js';
 import { OutboxReplayer } from './memory/outbox-replay.js';
 import { Outbox } from './store/outbox.js';
 import { UpstreamSummarizer, type Summarizer } from './memory/summarizer.js';
@@ -73,6 +74,7 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     },
   });
   const holder = new ConfigHolder(config, options.configSource, logger);
+  configureBlockCache(config.store.index_cache);
   const created = options.store ? { store: options.store } : await createStores(storeOptions(config, holder, metrics, options.now));
   const store = new InstrumentedStore(created.store, metrics);
   if (created.chunkCache) metrics.watchChunkCache(created.chunkCache);

@@ -11,6 +11,7 @@ const RESTART_ONLY: Array<[keyof Config, string]> = [
   ['store', 'url'],
   ['store', 'timeout_ms'],
   ['store', 'chunk_cache'],
+  ['store', 'index_cache'],
   ['upstream', 'url'],
 ];
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { linearPatternError } from '../linear-regex.js';
 import bytes from 'bytes';
+import { DEFAULT_BLOCK_CACHE_BYTES } from '../memory/lexical-index.js';
 import { DEFAULT_CHUNK_CACHE_BYTES } from '../store/chunk-cache.js';
 
 /** Accepts a key's former name: moves `from` to `to` unless `to` is also given. */
@@ -353,6 +354,13 @@ export const configSchema = z.strictObject({
        * with several instances writing a session. 0 turns it off.
        */
       chunk_cache: byteSizeOrZero.prefault(DEFAULT_CHUNK_CACHE_BYTES),
+      /**
+       * Recall index blocks kept in memory (per instance) once read, so a search reads only the
+       * index's stats record. Blocks are written once under names never reused, so entries never
+       * go stale. Too small a cache makes a JSON store (SQLite, Redis) read and unpack a session's
+       * whole index on its searches. 0 turns it off.
+       */
+      index_cache: byteSizeOrZero.prefault(DEFAULT_BLOCK_CACHE_BYTES),
       /**
        * A local file (SQLite, fsynced) for turns the provider answered whose commit failed: they are
        * replayed in order once the store answers. One per instance, on its own disk; null turns it

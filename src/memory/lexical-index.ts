@@ -24,13 +24,72 @@ import type { SessionMemory } from './state.js';
  */
 export type BlockTerm = [df: number, maxTf: number, minLength: number, postings: number[]];
 
-/** A block as stored: JSON-shaped, written once, never changed. */
-export interface BlockRecord {
+/**
+ * A block: its terms, and each one's entry at the same position. Written once, never changed. The
+ * in-process store keeps the object itself; a JSON store (SQLite, Redis, PostgreSQL) gets it
+ * packed (see PackedBlock), and a block read from one is unpacked once, then cached.
+ */
+export class Block {
   /** Estimated bytes in process, for the block cache. */
-  bytes: number;
-  /** Its terms, and each one's entry at the same position. */
-  terms: string[];
-  entries: BlockTerm[];
+  bytes = 0;
+  readonly terms: string[] = [];
+  readonly entries: BlockTerm[] = [];
+
+  add(term: string, entry: BlockTerm): void {
+    this.terms.push(term);
+    this.entries.push(entry);
+    this.bytes += (entry[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
+  }
+
+  /** What JSON.stringify (so every JSON store) writes. */
+  toJSON(): PackedBlock {
+    const meta = Buffer.allocUnsafe(this.terms.length * 16);
+    const postings = Buffer.allocUnsafe(this.entries.reduce((total, entry) => total + entry[3].length / 3, 0) * 12);
+    let at = 0;
+    this.entries.forEach(([df, maxTf, minLength, flat], position) => {
+      for (let i = 0; i < flat.length; i += 3, at += 12) {
+        postings.writeInt32LE(flat[i]!, at);
+        postings.writeFloatLE(flat[i + 1]!, at + 4);
+        postings.writeInt32LE(flat[i + 2]!, at + 8);
+      }
+      meta.writeInt32LE(df, position * 16);
+      meta.writeFloatLE(maxTf, position * 16 + 4);
+      meta.writeInt32LE(minLength, position * 16 + 8);
+      meta.writeInt32LE(at / 12, position * 16 + 12);
+    });
+    return { terms: this.terms.join('\n'), meta: meta.toString('base64'), postings: postings.toString('base64') };
+  }
+}
+
+/**
+ * A block as a JSON store holds it: three strings, so reading one parses three strings, not
+ * thousands of arrays of numbers (the cost of a cache miss with SQLite or Redis). Terms joined by
+ * newlines (a term never holds one); per term 16 bytes of `meta`: df, maxTf (float), minLength and
+ * where its postings end; per posting 12 bytes: doc, tf (float), length. Little endian, base64.
+ */
+export interface PackedBlock {
+  terms: string;
+  meta: string;
+  postings: string;
+}
+
+/** A block as read from the store: as stored in process, or packed by a JSON store. */
+export function readBlock(value: Block | PackedBlock): Block {
+  if (value instanceof Block) return value;
+  const block = new Block();
+  if (value.terms === '') return block;
+  const meta = Buffer.from(value.meta, 'base64');
+  const postings = Buffer.from(value.postings, 'base64');
+  let start = 0;
+  value.terms.split('\n').forEach((term, position) => {
+    const end = meta.readInt32LE(position * 16 + 12);
+    const flat: number[] = [];
+    for (let at = start * 12; at < end * 12; at += 12)
+      flat.push(postings.readInt32LE(at), postings.readFloatLE(at + 4), postings.readInt32LE(at + 8));
+    block.add(term, [meta.readInt32LE(position * 16), meta.readFloatLE(position * 16 + 4), meta.readInt32LE(position * 16 + 8), flat]);
+    start = end;
+  });
+  return block;
 }
 
 /** A block as the statistics list it: its record's name and how many passages it indexes. */
@@ -42,10 +101,10 @@ export interface BlockRef {
 // Each block's entries by term: kept from building or merging it, or built at its first lookup.
 // Arrays, not an object keyed by term, are what a block stores: building, merging and freezing
 // objects of a thousand keys (dictionary mode) was most of an index run's CPU.
-const byTerm = new WeakMap<BlockRecord, Map<string, BlockTerm>>();
+const byTerm = new WeakMap<Block, Map<string, BlockTerm>>();
 
 /** The term's entry in `block`. */
-function termIn(block: BlockRecord, term: string): BlockTerm | undefined {
+function termIn(block: Block, term: string): BlockTerm | undefined {
   let entries = byTerm.get(block);
   if (!entries) byTerm.set(block, (entries = new Map(block.terms.map((name, position) => [name, block.entries[position]!]))));
   return entries.get(term);
@@ -66,12 +125,12 @@ const POSTING_BYTES = 3 * 8;
  * others it saves a read and a parse. A block that falls out is read again at the next search.
  */
 class BlockCache {
-  private readonly entries = new Map<string, BlockRecord>();
+  private readonly entries = new Map<string, Block>();
   private size = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  get(key: string): BlockRecord | undefined {
+  get(key: string): Block | undefined {
     const block = this.entries.get(key);
     if (block) {
       this.entries.delete(key);
@@ -87,7 +146,7 @@ class BlockCache {
     this.size -= block.bytes;
   }
 
-  set(key: string, block: BlockRecord): void {
+  set(key: string, block: Block): void {
     if (this.entries.has(key) || block.bytes > this.maxBytes) return;
     this.entries.set(key, block);
     this.size += block.bytes;
@@ -99,32 +158,39 @@ class BlockCache {
   }
 }
 
-const BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
-const blockCache = new BlockCache(BLOCK_CACHE_BYTES);
+/** store.index_cache's default (the schema's), also what a process that never configures it gets. */
+export const DEFAULT_BLOCK_CACHE_BYTES = 256 * 1024 * 1024;
+let blockCache = new BlockCache(DEFAULT_BLOCK_CACHE_BYTES);
+
+/** Sizes this process's block cache (store.index_cache), emptying it. */
+export function configureBlockCache(maxBytes: number): void {
+  blockCache = new BlockCache(maxBytes);
+}
 
 function cacheKey(sessionKey: string, name: string): string {
   return `${sessionKey}\n${name}`;
 }
 
 /** The blocks named: from the cache, else read in one call. */
-async function loadBlocks(store: SessionStore, sessionKey: string, names: string[]): Promise<BlockRecord[]> {
+async function loadBlocks(store: SessionStore, sessionKey: string, names: string[]): Promise<Block[]> {
   const keys = names.map((name) => cacheKey(sessionKey, name));
   const blocks = keys.map((key) => blockCache.get(key));
   const missing = names.filter((_, position) => !blocks[position]);
-  const read = missing.length > 0 ? await store.readAux<BlockRecord>(sessionKey, missing) : [];
+  const read = missing.length > 0 ? await store.readAux<Block | PackedBlock>(sessionKey, missing) : [];
   const records = new Map(missing.map((name, position) => [name, read[position]]));
   return names.map((name, position) => {
     const cached = blocks[position];
     if (cached) return cached;
-    const block = records.get(name);
+    const value = records.get(name);
     // Missing only if deleted under a search that read an old list (see RETIRE_AFTER_MS): it reads as empty.
-    if (!block) return EMPTY_BLOCK;
+    if (!value) return EMPTY_BLOCK;
+    const block = readBlock(value);
     blockCache.set(keys[position]!, block);
     return block;
   });
 }
 
-const EMPTY_BLOCK: BlockRecord = { bytes: 0, terms: [], entries: [] };
+const EMPTY_BLOCK = new Block();
 
 /** The index's statistics and progress: one side record per generation, read first by every search. */
 export interface IndexStats {
@@ -319,15 +385,13 @@ function termsOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { added: Map<s
 const TERM_OVERHEAD = 96;
 
 /** A run's block. */
-function newBlock(added: Map<string, NewTerm>): BlockRecord {
-  const block: BlockRecord = { bytes: 0, terms: [], entries: [] };
+function newBlock(added: Map<string, NewTerm>): Block {
+  const block = new Block();
   const entries = new Map<string, BlockTerm>();
   for (const [term, { df, maxTf, minLength, flat }] of added) {
     const entry: BlockTerm = [df, maxTf, minLength, flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat];
-    block.terms.push(term);
-    block.entries.push(entry);
+    block.add(term, entry);
     entries.set(term, entry);
-    block.bytes += (entry[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
   }
   byTerm.set(block, entries);
   return block;
@@ -338,7 +402,7 @@ function newBlock(added: Map<string, NewTerm>): BlockRecord {
  * and capped, its counts summed, its bounds kept. A term only one block holds keeps its entry as it
  * is (already frozen, with the in-process store).
  */
-function mergeBlocks(blocks: BlockRecord[]): BlockRecord {
+function mergeBlocks(blocks: Block[]): Block {
   const merged = new Map<string, BlockTerm>();
   for (const block of blocks) {
     for (let position = 0; position < block.terms.length; position++) {
@@ -351,14 +415,12 @@ function mergeBlocks(blocks: BlockRecord[]): BlockRecord {
       );
     }
   }
-  const block: BlockRecord = { bytes: 0, terms: [], entries: [] };
+  const block = new Block();
   for (const [term, entry] of merged) {
     const capped: BlockTerm =
       entry[3].length > MAX_POSTINGS * 3 ? [entry[0], entry[1], entry[2], entry[3].slice(-MAX_POSTINGS * 3)] : entry;
     if (capped !== entry) merged.set(term, capped);
-    block.terms.push(term);
-    block.entries.push(capped);
-    block.bytes += (capped[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
+    block.add(term, capped);
   }
   byTerm.set(block, merged);
   return block;
@@ -367,7 +429,7 @@ function mergeBlocks(blocks: BlockRecord[]): BlockRecord {
 /** A run's change to the index: the statistics to write, after the blocks they list, and blocks now safe to delete. */
 export interface IndexUpdate {
   stats: IndexStats;
-  writes: Array<{ name: string; value: BlockRecord }>;
+  writes: Array<{ name: string; value: Block }>;
   /** Retired long enough ago that no racing run can still land a list naming them (see RETIRE_AFTER_MS). */
   expired: string[];
   /** When the stats it builds on were read: it must land within LANDING_DEADLINE_MS of that, or not at all. */
@@ -390,7 +452,7 @@ export async function addToIndex(
 ): Promise<IndexUpdate> {
   const { added, docs, length } = termsOf(passages);
   // Built here, written by the caller, and cached as they are (a name is never reused).
-  const built = new Map<string, BlockRecord>();
+  const built = new Map<string, Block>();
   let blocks = stats.blocks;
   const retired = [...(stats.retired ?? [])];
   if (docs > 0) {

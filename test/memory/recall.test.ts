@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   addToIndex,
+  Block,
   EMPTY_STATS,
   indexMessages,
   LANDING_DEADLINE_MS,
   searchPassages,
   terms,
+  readBlock,
   type IndexStats,
+  type PackedBlock,
 } from '../../src/memory/lexical-index.js';
 import { docOf, passagesOf } from '../../src/memory/passages.js';
 import { asksSomething, withoutRepeats } from '../../src/memory/recall.js';
@@ -202,6 +208,26 @@ describe('index blocks', () => {
     expect(await search('which constructor?')).toEqual([docOf(1, 0)]);
     expect(await search('hasOwnProperty toString?')).toEqual([]);
     await store.close();
+  });
+
+  it('go to a JSON store packed in three strings, and read back as they were built', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mnemo-blocks-')), 'blocks.db');
+    const sqlite = await createStore({ url: `sqlite://${file}`, timeoutMs: 5_000 });
+    const memory = await createStore({ url: 'memory://', timeoutMs: 1_000 });
+    // Questions weigh half: fractional term frequencies must survive the trip too.
+    const messages = [...chat(40), message(40, 'Where did the parcel go? Lyon or Paris?')];
+    const [stored, built] = await Promise.all(
+      [sqlite, memory].map(async (store) => {
+        const stats = await indexMessages(store, 's', 1, messages);
+        return (await store.readAux<Block | PackedBlock>('s', [stats.blocks[0]!.name]))[0]!;
+      }),
+    );
+    expect(Object.values(stored!).map((value) => typeof value)).toEqual(['string', 'string', 'string']);
+    expect(built).toBeInstanceOf(Block);
+    const read = readBlock(stored!);
+    expect([read.terms, read.entries, read.bytes]).toEqual([(built as Block).terms, (built as Block).entries, (built as Block).bytes]);
+    expect(read.entries.some(([, maxTf]) => maxTf === 0.5)).toBe(true);
+    await Promise.all([sqlite.close(), memory.close()]);
   });
 
   it('are read once, then served from memory', async () => {
