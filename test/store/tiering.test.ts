@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configureBlockCache, DEFAULT_BLOCK_CACHE_BYTES } from '../../src/memory/lexical-index.js';
 import { createStores } from '../../src/store/factory.js';
 import type { MoveEvent, TieredStore } from '../../src/store/tiered-store.js';
 import type { SessionStore } from '../../src/store/types.js';
@@ -91,6 +92,22 @@ describe('hot/cold tiering through mnemo (Redis hot, PostgreSQL cold)', () => {
 
     expect(await metric('mnemo_tier_moves_total{direction="to_cold",outcome="moved"}')).toMatch(/ 1$/);
     expect(await metric('mnemo_tier_moves_total{direction="to_hot",outcome="moved"}')).toMatch(/ 1$/);
+  });
+
+  it("moves a session's recall index with it: an early detail is recalled from blocks that went to PostgreSQL and back", async () => {
+    await chat('long', 'The spare key is hidden under the blue flowerpot by the kitchen door.');
+    const topics = ['weather in spring', 'favourite books', 'music for running', 'coffee brewing', 'garden tools', 'board games'];
+    for (let turn = 0; turn < 48; turn++)
+      await chat('long', `Let us talk about ${topics[turn % topics.length]} for a while, turn ${turn}.`);
+    clock += 61_000;
+    await harness.mnemo.mover!.runOnce();
+    expect(redisKeys('long')).toEqual([]);
+    // Nothing kept in this process: the blocks are read from the store the session came back to.
+    configureBlockCache(DEFAULT_BLOCK_CACHE_BYTES);
+    await chat('long', 'Where is the spare key hidden?');
+    const sent: Array<{ role: string; content: string }> = harness.provider.lastChat.body.messages;
+    expect(sent.filter((entry) => entry.role === 'user' && entry.content.includes('blue flowerpot'))).toEqual([]);
+    expect(sent.find((entry) => entry.content.startsWith('[mnemo recall]'))?.content).toContain('blue flowerpot');
   });
 
   it('keeps a session that a turn touched during the pass hot', async () => {
