@@ -19,53 +19,54 @@ import type { SessionMemory } from './state.js';
  */
 
 /**
- * A term in a block: passages holding it (dropped postings included), its highest tf and shortest
- * passage (see termCeiling), and its newest postings, oldest first, as doc, tf, length triples.
- */
-export type BlockTerm = [df: number, maxTf: number, minLength: number, postings: number[]];
-
-/**
- * A block: its terms, and each one's entry at the same position. Written once, never changed. The
- * in-process store keeps the object itself; a JSON store (SQLite, Redis, PostgreSQL) gets it
- * packed (see PackedBlock), and a block read from one is unpacked once, then cached.
+ * A block: its terms, five numbers a term in `meta` (how many passages hold it, dropped postings
+ * included; its highest tf and shortest passage, see termCeiling; where its postings start and end
+ * in `postings`), and every term's postings, three numbers each (doc, tf, length), oldest first
+ * within a term. Written once, never changed. Three flat arrays, not an object or a list per term:
+ * a block of a thousand terms used to be thousands of small objects to build, merge, freeze and
+ * collect, and that was most of an index run's CPU. The in-process store keeps the object itself;
+ * a JSON store (SQLite, Redis, PostgreSQL) gets it packed (see PackedBlock), and a block read from
+ * one is unpacked once, then cached.
  */
 export class Block {
   /** Estimated bytes in process, for the block cache. */
   bytes = 0;
   readonly terms: string[] = [];
-  readonly entries: BlockTerm[] = [];
+  readonly meta: number[] = [];
+  readonly postings: number[] = [];
 
-  add(term: string, entry: BlockTerm): void {
+  /** Adds a term whose postings were just pushed onto `postings`, from `start` on. */
+  add(term: string, df: number, maxTf: number, minLength: number, start: number): void {
     this.terms.push(term);
-    this.entries.push(entry);
-    this.bytes += (entry[3].length / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
+    this.meta.push(df, maxTf, minLength, start, this.postings.length);
+    this.bytes += ((this.postings.length - start) / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
   }
 
   /** What JSON.stringify (so every JSON store) writes. */
   toJSON(): PackedBlock {
     const meta = Buffer.allocUnsafe(this.terms.length * 16);
-    const postings = Buffer.allocUnsafe(this.entries.reduce((total, entry) => total + entry[3].length / 3, 0) * 12);
-    let at = 0;
-    this.entries.forEach(([df, maxTf, minLength, flat], position) => {
-      for (let i = 0; i < flat.length; i += 3, at += 12) {
-        postings.writeInt32LE(flat[i]!, at);
-        postings.writeFloatLE(flat[i + 1]!, at + 4);
-        postings.writeInt32LE(flat[i + 2]!, at + 8);
-      }
-      meta.writeInt32LE(df, position * 16);
-      meta.writeFloatLE(maxTf, position * 16 + 4);
-      meta.writeInt32LE(minLength, position * 16 + 8);
-      meta.writeInt32LE(at / 12, position * 16 + 12);
-    });
+    const postings = Buffer.allocUnsafe((this.postings.length / 3) * 12);
+    for (let at = 0, offset = 0; at < this.postings.length; at += 3, offset += 12) {
+      postings.writeInt32LE(this.postings[at]!, offset);
+      postings.writeFloatLE(this.postings[at + 1]!, offset + 4);
+      postings.writeInt32LE(this.postings[at + 2]!, offset + 8);
+    }
+    for (let position = 0; position < this.terms.length; position++) {
+      const at = position * 5;
+      meta.writeInt32LE(this.meta[at]!, position * 16);
+      meta.writeFloatLE(this.meta[at + 1]!, position * 16 + 4);
+      meta.writeInt32LE(this.meta[at + 2]!, position * 16 + 8);
+      meta.writeInt32LE(this.meta[at + 4]! / 3, position * 16 + 12);
+    }
     return { terms: this.terms.join('\n'), meta: meta.toString('base64'), postings: postings.toString('base64') };
   }
 }
 
 /**
  * A block as a JSON store holds it: three strings, so reading one parses three strings, not
- * thousands of arrays of numbers (the cost of a cache miss with SQLite or Redis). Terms joined by
- * newlines (a term never holds one); per term 16 bytes of `meta`: df, maxTf (float), minLength and
- * where its postings end; per posting 12 bytes: doc, tf (float), length. Little endian, base64.
+ * thousands of numbers (the cost of a cache miss with SQLite or Redis). Terms joined by newlines (a
+ * term never holds one); per term 16 bytes of `meta`: df, maxTf (float), minLength and where its
+ * postings end (in postings); per posting 12 bytes: doc, tf (float), length. Little endian, base64.
  */
 export interface PackedBlock {
   terms: string;
@@ -80,13 +81,15 @@ export function readBlock(value: Block | PackedBlock): Block {
   if (value.terms === '') return block;
   const meta = Buffer.from(value.meta, 'base64');
   const postings = Buffer.from(value.postings, 'base64');
+  for (let offset = 0; offset < postings.length; offset += 12)
+    block.postings.push(postings.readInt32LE(offset), postings.readFloatLE(offset + 4), postings.readInt32LE(offset + 8));
   let start = 0;
   value.terms.split('\n').forEach((term, position) => {
-    const end = meta.readInt32LE(position * 16 + 12);
-    const flat: number[] = [];
-    for (let at = start * 12; at < end * 12; at += 12)
-      flat.push(postings.readInt32LE(at), postings.readFloatLE(at + 4), postings.readInt32LE(at + 8));
-    block.add(term, [meta.readInt32LE(position * 16), meta.readFloatLE(position * 16 + 4), meta.readInt32LE(position * 16 + 8), flat]);
+    const at = position * 16;
+    const end = meta.readInt32LE(at + 12) * 3;
+    block.terms.push(term);
+    block.meta.push(meta.readInt32LE(at), meta.readFloatLE(at + 4), meta.readInt32LE(at + 8), start, end);
+    block.bytes += ((end - start) / 3) * POSTING_BYTES + term.length + TERM_OVERHEAD;
     start = end;
   });
   return block;
@@ -98,16 +101,14 @@ export interface BlockRef {
   docs: number;
 }
 
-// Each block's entries by term: kept from building or merging it, or built at its first lookup.
-// Arrays, not an object keyed by term, are what a block stores: building, merging and freezing
-// objects of a thousand keys (dictionary mode) was most of an index run's CPU.
-const byTerm = new WeakMap<Block, Map<string, BlockTerm>>();
+// Each block's term positions: kept from building or merging it, or built at its first lookup.
+const positions = new WeakMap<Block, Map<string, number>>();
 
-/** The term's entry in `block`. */
-function termIn(block: Block, term: string): BlockTerm | undefined {
-  let entries = byTerm.get(block);
-  if (!entries) byTerm.set(block, (entries = new Map(block.terms.map((name, position) => [name, block.entries[position]!]))));
-  return entries.get(term);
+/** Where `term` is in `block` (its meta at 5 × that), or -1. */
+function positionIn(block: Block, term: string): number {
+  let byTerm = positions.get(block);
+  if (!byTerm) positions.set(block, (byTerm = new Map(block.terms.map((name, position) => [name, position]))));
+  return byTerm.get(term) ?? -1;
 }
 
 /**
@@ -322,13 +323,15 @@ function stem(word: string): string {
 /** Lower-cased, stemmed word and number tokens without stopwords; unicode letters count as word characters. */
 export function terms(text: string): string[] {
   const out: string[] = [];
-  for (const match of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    const term = match[0];
-    if (term.length > MAX_TERM_LENGTH || STOPWORDS.has(term)) continue;
+  // Split on what is not a word character: one array of words, where matching allocated a match object per word.
+  for (const term of text.toLowerCase().split(NOT_WORD)) {
+    if (term === '' || term.length > MAX_TERM_LENGTH || STOPWORDS.has(term)) continue;
     out.push(stem(term));
   }
   return out;
 }
+
+const NOT_WORD = /[^\p{L}\p{N}]+/u;
 
 /**
  * How much a passage's words count: a question ("What kind of projects are you working on?")
@@ -347,17 +350,20 @@ export function isQuestion(text: string): boolean {
   return /\?["')\]]*$/.test(text.trimEnd());
 }
 
-/** A term as a run adds it: its postings as doc, tf, length triples, oldest first, and its counts. */
-interface NewTerm {
-  df: number;
-  maxTf: number;
-  minLength: number;
-  flat: number[];
-}
+// A term's share of a block beyond its postings: its name, its five numbers, its map entry (bytes).
+const TERM_OVERHEAD = 96;
 
-/** The terms of `passages` with their postings, and BM25's statistics delta. */
-function termsOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { added: Map<string, NewTerm>; docs: number; length: number } {
-  const added = new Map<string, NewTerm>();
+/**
+ * The block of `passages` (a run's), and BM25's statistics delta. Each term's postings are counted
+ * first and then copied to their place, newest MAX_POSTINGS kept: flat arrays throughout, no list
+ * per term.
+ */
+function blockOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { block: Block; docs: number; length: number } {
+  const byTerm = new Map<string, number>();
+  const names: string[] = [];
+  const meta: number[] = []; // df, maxTf, minLength per term
+  const found: number[] = []; // term, doc, tf, length per posting, in passage order
+  const counts = new Map<string, number>();
   let docs = 0;
   let length = 0;
   for (const passage of passages) {
@@ -366,63 +372,120 @@ function termsOf(passages: Array<Pick<Passage, 'doc' | 'text'>>): { added: Map<s
     docs++;
     length += words.length;
     const weight = informationWeight(passage.text);
-    const counts = new Map<string, number>();
+    counts.clear();
     for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1);
     for (const [term, count] of counts) {
-      let found = added.get(term);
-      if (!found) added.set(term, (found = { df: 0, maxTf: 0, minLength: Infinity, flat: [] }));
+      let position = byTerm.get(term);
+      if (position === undefined) {
+        byTerm.set(term, (position = names.length));
+        names.push(term);
+        meta.push(0, 0, Infinity);
+      }
       const tf = count * weight;
-      found.df++;
-      found.maxTf = Math.max(found.maxTf, tf);
-      found.minLength = Math.min(found.minLength, words.length);
-      found.flat.push(passage.doc, tf, words.length);
+      meta[position * 3] = meta[position * 3]! + 1;
+      meta[position * 3 + 1] = Math.max(meta[position * 3 + 1]!, tf);
+      meta[position * 3 + 2] = Math.min(meta[position * 3 + 2]!, words.length);
+      found.push(position, passage.doc, tf, words.length);
     }
   }
-  return { added, docs, length };
-}
-
-// A term's record in a block, beyond its postings: its key, the tuple, the list's object (bytes).
-const TERM_OVERHEAD = 96;
-
-/** A run's block. */
-function newBlock(added: Map<string, NewTerm>): Block {
   const block = new Block();
-  const entries = new Map<string, BlockTerm>();
-  for (const [term, { df, maxTf, minLength, flat }] of added) {
-    const entry: BlockTerm = [df, maxTf, minLength, flat.length > MAX_POSTINGS * 3 ? flat.slice(-MAX_POSTINGS * 3) : flat];
-    block.add(term, entry);
-    entries.set(term, entry);
+  // Where each term's kept postings go, and how many of its oldest to drop (past the cap).
+  const cursor: number[] = [];
+  const drop: number[] = [];
+  let total = 0;
+  for (let position = 0; position < names.length; position++) {
+    const count = meta[position * 3]!;
+    cursor.push(total);
+    drop.push(Math.max(0, count - MAX_POSTINGS));
+    total += 3 * Math.min(count, MAX_POSTINGS);
   }
-  byTerm.set(block, entries);
-  return block;
+  block.postings.length = total;
+  for (let at = 0; at < found.length; at += 4) {
+    const position = found[at]!;
+    if (drop[position]! > 0) {
+      drop[position]!--;
+      continue;
+    }
+    const to = cursor[position]!;
+    block.postings[to] = found[at + 1]!;
+    block.postings[to + 1] = found[at + 2]!;
+    block.postings[to + 2] = found[at + 3]!;
+    cursor[position] = to + 3;
+  }
+  let start = 0;
+  for (let position = 0; position < names.length; position++) {
+    const end = start + 3 * Math.min(meta[position * 3]!, MAX_POSTINGS);
+    block.terms.push(names[position]!);
+    block.meta.push(meta[position * 3]!, meta[position * 3 + 1]!, meta[position * 3 + 2]!, start, end);
+    block.bytes += ((end - start) / 3) * POSTING_BYTES + names[position]!.length + TERM_OVERHEAD;
+    start = end;
+  }
+  positions.set(block, byTerm);
+  return { block, docs, length };
 }
 
 /**
- * One block holding everything in `blocks` (oldest first): each term's lists joined in block order
- * and capped, its counts summed, its bounds kept. A term only one block holds keeps its entry as it
- * is (already frozen, with the in-process store).
+ * One block holding everything in `blocks` (oldest first): each term's counts summed and bounds
+ * kept, its postings joined in block order and capped to the newest. Two passes over flat arrays:
+ * the first counts, the second copies each term's postings to where its counts put them.
  */
 function mergeBlocks(blocks: Block[]): Block {
-  const merged = new Map<string, BlockTerm>();
-  for (const block of blocks) {
-    for (let position = 0; position < block.terms.length; position++) {
-      const term = block.terms[position]!;
-      const entry = block.entries[position]!;
-      const found = merged.get(term);
-      merged.set(
-        term,
-        found ? [found[0] + entry[0], Math.max(found[1], entry[1]), Math.min(found[2], entry[2]), found[3].concat(entry[3])] : entry,
-      );
-    }
-  }
+  const byTerm = new Map<string, number>();
+  const terms: string[] = [];
+  const meta: number[] = []; // df, maxTf, minLength, numbers of postings, numbers to skip (the oldest, past the cap)
+  const sources: number[][] = blocks.map((block) =>
+    block.terms.map((term, position) => {
+      let merged = byTerm.get(term);
+      if (merged === undefined) {
+        byTerm.set(term, (merged = terms.length));
+        terms.push(term);
+        meta.push(0, 0, Infinity, 0, 0);
+      }
+      const at = merged * 5;
+      const from = position * 5;
+      meta[at] = meta[at]! + block.meta[from]!;
+      meta[at + 1] = Math.max(meta[at + 1]!, block.meta[from + 1]!);
+      meta[at + 2] = Math.min(meta[at + 2]!, block.meta[from + 2]!);
+      meta[at + 3] = meta[at + 3]! + block.meta[from + 4]! - block.meta[from + 3]!;
+      return merged;
+    }),
+  );
   const block = new Block();
-  for (const [term, entry] of merged) {
-    const capped: BlockTerm =
-      entry[3].length > MAX_POSTINGS * 3 ? [entry[0], entry[1], entry[2], entry[3].slice(-MAX_POSTINGS * 3)] : entry;
-    if (capped !== entry) merged.set(term, capped);
-    block.add(term, capped);
+  const cursor: number[] = [];
+  let total = 0;
+  for (let merged = 0; merged < terms.length; merged++) {
+    const at = merged * 5;
+    const kept = Math.min(meta[at + 3]!, MAX_POSTINGS * 3);
+    meta[at + 4] = meta[at + 3]! - kept;
+    cursor.push(total);
+    total += kept;
   }
-  byTerm.set(block, merged);
+  block.postings.length = total;
+  blocks.forEach((source, index) => {
+    const mergedAt = sources[index]!;
+    for (let position = 0; position < source.terms.length; position++) {
+      const merged = mergedAt[position]!;
+      const from = position * 5;
+      let start = source.meta[from + 3]!;
+      const end = source.meta[from + 4]!;
+      const skip = Math.min(end - start, meta[merged * 5 + 4]!);
+      meta[merged * 5 + 4] = meta[merged * 5 + 4]! - skip;
+      start += skip;
+      let to = cursor[merged]!;
+      for (let at = start; at < end; at++) block.postings[to++] = source.postings[at]!;
+      cursor[merged] = to;
+    }
+  });
+  let start = 0;
+  for (let merged = 0; merged < terms.length; merged++) {
+    const at = merged * 5;
+    const end = start + Math.min(meta[at + 3]!, MAX_POSTINGS * 3);
+    block.terms.push(terms[merged]!);
+    block.meta.push(meta[at]!, meta[at + 1]!, meta[at + 2]!, start, end);
+    block.bytes += ((end - start) / 3) * POSTING_BYTES + terms[merged]!.length + TERM_OVERHEAD;
+    start = end;
+  }
+  positions.set(block, byTerm);
   return block;
 }
 
@@ -450,14 +513,14 @@ export async function addToIndex(
   /** When `stats` was read. */
   now: number,
 ): Promise<IndexUpdate> {
-  const { added, docs, length } = termsOf(passages);
+  const { block: added, docs, length } = blockOf(passages);
   // Built here, written by the caller, and cached as they are (a name is never reused).
   const built = new Map<string, Block>();
   let blocks = stats.blocks;
   const retired = [...(stats.retired ?? [])];
   if (docs > 0) {
     const name = blockName(generation);
-    built.set(name, newBlock(added));
+    built.set(name, added);
     blocks = [...blocks, { name, docs }];
   }
   for (let count = mergeDue(blocks); count > 0; count = mergeDue(blocks)) {
@@ -534,7 +597,8 @@ const NOTHING: ReadonlySet<number> = new Set();
 
 /** A query term as the index knows it: where its postings are (newest block first), its idf and its bound. */
 interface QueryTerm {
-  at: BlockTerm[];
+  /** Where its entries are: block, and position in it; newest block first. */
+  at: Array<[Block, number]>;
   df: number;
   idf: number;
   ceiling: number;
@@ -566,17 +630,18 @@ export async function searchPassages(
   const averageLength = length / docs || 1;
   const weighted: QueryTerm[] = [];
   for (const term of queryTerms) {
-    const at: BlockTerm[] = [];
+    const at: Array<[Block, number]> = [];
     let df = 0;
     let maxTf = 0;
     let minLength = Infinity;
     for (let index = blocks.length - 1; index >= 0; index--) {
-      const found = termIn(blocks[index]!, term);
-      if (!found) continue;
-      at.push(found);
-      df += found[0];
-      maxTf = Math.max(maxTf, found[1]);
-      minLength = Math.min(minLength, found[2]);
+      const block = blocks[index]!;
+      const position = positionIn(block, term);
+      if (position < 0) continue;
+      at.push([block, position]);
+      df += block.meta[position * 5]!;
+      maxTf = Math.max(maxTf, block.meta[position * 5 + 1]!);
+      minLength = Math.min(minLength, block.meta[position * 5 + 2]!);
     }
     if (at.length === 0 || (docs >= COMMON_MIN_DOCS && df >= COMMON_SHARE * docs)) continue;
     const idf = Math.log(1 + (docs - df + 0.5) / (df + 0.5));
@@ -608,10 +673,11 @@ export async function searchPassages(
     termsRead++;
     // The newest mentions, newest block first.
     let left = df > FREQUENT_SHARE * docs ? FREQUENT_POSTINGS : MAX_POSTINGS;
-    for (const [, , , postings] of at) {
-      const first = Math.max(0, postings.length - left * 3);
-      left -= (postings.length - first) / 3;
-      for (let at = first; at < postings.length; at += 3) {
+    for (const [{ meta, postings }, position] of at) {
+      const end = meta[position * 5 + 4]!;
+      const first = Math.max(meta[position * 5 + 3]!, end - left * 3);
+      left -= (end - first) / 3;
+      for (let at = first; at < end; at += 3) {
         const doc = postings[at]!;
         if (doc >= belowDoc) continue;
         const tf = postings[at + 1]!;

@@ -225,8 +225,14 @@ describe('index blocks', () => {
     expect(Object.values(stored!).map((value) => typeof value)).toEqual(['string', 'string', 'string']);
     expect(built).toBeInstanceOf(Block);
     const read = readBlock(stored!);
-    expect([read.terms, read.entries, read.bytes]).toEqual([(built as Block).terms, (built as Block).entries, (built as Block).bytes]);
-    expect(read.entries.some(([, maxTf]) => maxTf === 0.5)).toBe(true);
+    expect([read.terms, read.meta, read.postings, read.bytes]).toEqual([
+      (built as Block).terms,
+      (built as Block).meta,
+      (built as Block).postings,
+      (built as Block).bytes,
+    ]);
+    // A question's terms weigh 0.5 (see informationWeight): maxTf is every fifth number from the second.
+    expect(read.meta.some((value, at) => at % 5 === 1 && value === 0.5)).toBe(true);
     await Promise.all([sqlite.close(), memory.close()]);
   });
 
