@@ -80,9 +80,13 @@ function split(key: string): [string, string] {
 export function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
   Object.freeze(value);
-  // Posting lists are long arrays of numbers: visit only what can be frozen, allocate nothing.
+  // Index blocks hold long arrays of numbers: visit only what can be frozen, allocate nothing, and
+  // index rather than iterate (for…of over an array is several times slower per element).
   if (Array.isArray(value)) {
-    for (const child of value) if (typeof child === 'object' && child !== null) deepFreeze(child);
+    for (let index = 0; index < value.length; index++) {
+      const child: unknown = value[index];
+      if (typeof child === 'object' && child !== null) deepFreeze(child);
+    }
   } else {
     for (const key in value) {
       const child = (value as Record<string, unknown>)[key];

@@ -231,8 +231,9 @@ describe('index blocks', () => {
       (built as Block).postings,
       (built as Block).bytes,
     ]);
-    // A question's terms weigh 0.5 (see informationWeight): maxTf is every fifth number from the second.
-    expect(read.meta.some((value, at) => at % 5 === 1 && value === 0.5)).toBe(true);
+    // A question's words weigh half (see informationWeight): a term only the question holds, once, has
+    // a highest tf of one half (kept in halves: maxTf is every fifth number from the second).
+    expect(read.meta.some((value, at) => at % 5 === 1 && value === 1)).toBe(true);
     await Promise.all([sqlite.close(), memory.close()]);
   });
 
