@@ -107,10 +107,13 @@ export async function relayStream(
       first = false;
       hooks.onFirstChunk?.();
     }
-    capture.write(chunk);
+    // The client's bytes go out before mnemo reads its copy: a provider's read often holds many
+    // events, and parsing them all first delayed the first token by as much.
     const out = filter ? filter.write(chunk) : chunk;
+    const flowing = out.length === 0 || res.write(out);
     if (options.keepCopy && out.length > 0) sent.push(out);
-    if (out.length > 0 && !res.write(out)) await drained(res);
+    capture.write(chunk);
+    if (!flowing) await drained(res);
   }
   if (filter) {
     const rest = filter.flush();
