@@ -70,8 +70,10 @@ export interface ChunkedStoreOptions {
   scan: (prefix: string) => AsyncIterable<string>;
   /**
    * Checks the head's version and applies every write and delete of a commit as
-   * one atomic step in the backend (a Lua script on Redis), so several mnemo
-   * processes can share a store. Without it, commits are atomic per process.
+   * one atomic step in the backend (a Lua script on Redis, a transaction on
+   * SQLite), so several mnemo processes can share a store, and the head the
+   * caller loaded is trusted (the backend rejects a stale one). Without it,
+   * commits are atomic per process and re-read the head.
    */
   atomicCommit?: AtomicCommit;
   /** Restore and evict as one atomic step each (Lua on Redis, one SQL statement on SQL backends). */

@@ -10,7 +10,7 @@ import { SqliteAdapter } from './sqlite-adapter.js';
  * SQLite (the embedded default) and PostgreSQL (a durable cold tier). Both keep
  * Keyv's one table of (key, value); the steps that must be atomic across
  * processes are single SQL statements that test the head's version in the row
- * they change.
+ * they change (on SQLite, a turn's commit is one IMMEDIATE transaction that does).
  */
 export function sqliteStore(url: string, shared: SharedStoreOptions = {}): ChunkedKeyvStore {
   const adapter = sqliteAdapter(url);
@@ -20,6 +20,16 @@ export function sqliteStore(url: string, shared: SharedStoreOptions = {}): Chunk
     networked: false,
     ...shared,
     scan: (prefix) => scanTable(query, `SELECT key FROM keyv WHERE key LIKE ? ESCAPE '\\'`, prefix),
+    // A turn's commit is one transaction that checks the version: the head the turn loaded is
+    // trusted (no second read and decode of it), and the rows go in one write, not two or three.
+    atomicCommit: async (commit) =>
+      adapter.commitIfAt({
+        headKey: full(commit.headKey),
+        expectedVersion: commit.expectedVersion,
+        head: envelope(commit.head),
+        writes: commit.writes.map(({ key, value }) => ({ key: full(key), value: envelope(value) })),
+        deletes: commit.deletes.map(full),
+      }),
     atomicRestore: (restore) => restoreRow(query, SQLITE, restore),
     atomicEvict: (evict) => evictRows(query, SQLITE, evict),
   });

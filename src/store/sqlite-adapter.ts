@@ -109,6 +109,38 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
     })();
   }
 
+  /**
+   * A commit as one write transaction: the head's version is checked in it, then the rows are
+   * written and deleted and the head last, or nothing is. IMMEDIATE takes SQLite's write lock at
+   * BEGIN, so a second process on the same file cannot interleave between check and write. Values
+   * are as Keyv stores them (serialized envelopes).
+   */
+  commitIfAt(commit: {
+    headKey: string;
+    expectedVersion: number;
+    head: string;
+    writes: Array<{ key: string; value: string }>;
+    deletes: string[];
+  }): boolean {
+    if (this.lost) throw this.lost;
+    // A write into a file deleted under us would vanish at the next start: refuse it instead.
+    this.checkFile();
+    if (this.lost) throw this.lost;
+    const version = this.statement(HEAD_VERSION);
+    const upsert = this.statement(UPSERT);
+    const remove = this.statement('DELETE FROM keyv WHERE key = ?');
+    return this.db
+      .transaction(() => {
+        const current = version.get(commit.headKey) as { v: number | null } | undefined;
+        if ((current?.v ?? 0) !== commit.expectedVersion) return false;
+        for (const { key, value } of commit.writes) upsert.run(key, value);
+        for (const key of commit.deletes) remove.run(key);
+        upsert.run(commit.headKey, commit.head);
+        return true;
+      })
+      .immediate();
+  }
+
   async delete(key: string): Promise<boolean> {
     return this.query('DELETE FROM keyv WHERE key = ? RETURNING key', [key]).length > 0;
   }
@@ -129,3 +161,5 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
 }
 
 const UPSERT = 'INSERT INTO keyv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+// The version leads the head's JSON; json_extract reads it in SQLite, without the head crossing into JavaScript.
+const HEAD_VERSION = "SELECT json_extract(value, '$.value.v') AS v FROM keyv WHERE key = ?";

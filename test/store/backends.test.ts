@@ -111,6 +111,28 @@ describe.each(['sqlite', 'redis'] as const)('two handles on one %s store', (kind
     }
   });
 
+  it('lets exactly one of two handles commit at a version: the other is told of the conflict, and nothing is lost', async () => {
+    const [a, b] = [await open(), await open()];
+    try {
+      await a.commit('t:race', 0, { keep: 0, append: append('start', 1) });
+      // Each round both handles commit at the version both read; the loser reloads and tries again.
+      const landed: string[] = [];
+      const writer = async (store: typeof a, name: string) => {
+        for (let turn = 0; turn < 10;) {
+          const meta = (await store.getMeta('t:race'))!;
+          const result = await store.commit('t:race', meta.version, { keep: meta.count, append: [message(`${name}${turn}`)], base: meta });
+          if (result.ok) landed.push(`${name}${turn++}`);
+        }
+      };
+      await Promise.all([writer(a, 'a'), writer(b, 'b')]);
+      const meta = (await b.getMeta('t:race'))!;
+      expect(meta.version).toBe(21);
+      expect(texts(await b.readMessages('t:race', meta, 0, meta.count))).toEqual(['start0', ...landed]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('freezes what it caches: a caller changing a read message fails instead of corrupting later reads', async () => {
     const store = await open();
     try {
