@@ -125,8 +125,8 @@ export class FoldScheduler {
    * it, even for the session's next request if it arrives while that run is going (unless that
    * request's new message alone is min_tokens long). Messages newer than that need no
    * index yet: the window shows them. So a session gets one run a step, a step's turns at a time
-   * (a run writes a record per term it touches, and turns share terms). Runs every few turns (at
-   * half the window floor) cost 94 µs a message against 67 µs at a step's worth, and interleaved
+   * (a run writes one block, and fewer, larger blocks mean fewer merges and fewer lookups per
+   * search). Runs every few turns (at half the window floor) cost more per message, and interleaved
    * with more requests (bench: streaming time to first byte). Sessions this process has not indexed
    * yet are checked by the job itself (their progress is in the stats record).
    */
