@@ -130,11 +130,11 @@ export interface BlockRef {
 // Each block's term positions: kept from building or merging it, or built at its first lookup.
 const positions = new WeakMap<Block, Map<string, number>>();
 
-/** Where `term` is in `block` (its meta at 5 × that), or -1. */
-function positionIn(block: Block, term: string): number {
+/** Where each term is in `block` (its meta at 5 × that). */
+function dictionaryOf(block: Block): Map<string, number> {
   let byTerm = positions.get(block);
   if (!byTerm) positions.set(block, (byTerm = new Map(block.terms.map((name, position) => [name, position]))));
-  return byTerm.get(term) ?? -1;
+  return byTerm;
 }
 
 /**
@@ -657,6 +657,9 @@ export async function searchPassages(
   const belowDoc = Math.min(options.belowIndex, stats.indexedUpTo) * MAX_PASSAGES;
   const averageLength = length / docs || 1;
   const weighted: QueryTerm[] = [];
+  // Each block's dictionary fetched once, not once per query term: a search's lookups touch memory
+  // all over the heap, and every avoidable one showed up as the search's largest cost.
+  const dictionaries = blocks.map(dictionaryOf);
   for (const term of queryTerms) {
     const at: Array<[Block, number]> = [];
     let df = 0;
@@ -664,8 +667,8 @@ export async function searchPassages(
     let minLength = Infinity;
     for (let index = blocks.length - 1; index >= 0; index--) {
       const block = blocks[index]!;
-      const position = positionIn(block, term);
-      if (position < 0) continue;
+      const position = dictionaries[index]!.get(term);
+      if (position === undefined) continue;
       at.push([block, position]);
       df += block.meta[position * 5]!;
       maxTf = Math.max(maxTf, block.meta[position * 5 + 1]! / HALVES);
