@@ -5,6 +5,15 @@ import type { KeyvStoreAdapter } from 'keyv';
 
 type Row = Record<string, unknown>;
 
+/** A commit as SQLite applies it: full keys, values serialized as Keyv stores them. */
+interface CommitChange {
+  headKey: string;
+  expectedVersion: number;
+  head: string;
+  writes: Array<{ key: string; value: string }>;
+  deletes: string[];
+}
+
 /**
  * Keyv's one (key, value) table in an SQLite file, on better-sqlite3. Its
  * calls are synchronous and take microseconds; node-sqlite3 (behind
@@ -20,6 +29,7 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   /** The database file as opened (device and inode), to notice it being deleted or replaced. */
   private readonly file: { path: string; dev: number; ino: number } | undefined;
   private lost: Error | undefined;
+  private commitTransaction: Database.Transaction<(change: CommitChange) => boolean> | undefined;
   private readonly watcher: NodeJS.Timeout | undefined;
 
   constructor(path: string, options: { busyTimeoutMs: number }) {
@@ -115,30 +125,21 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
    * BEGIN, so a second process on the same file cannot interleave between check and write. Values
    * are as Keyv stores them (serialized envelopes).
    */
-  commitIfAt(commit: {
-    headKey: string;
-    expectedVersion: number;
-    head: string;
-    writes: Array<{ key: string; value: string }>;
-    deletes: string[];
-  }): boolean {
+  commitIfAt(commit: CommitChange): boolean {
     if (this.lost) throw this.lost;
     // A write into a file deleted under us would vanish at the next start: refuse it instead.
     this.checkFile();
     if (this.lost) throw this.lost;
-    const version = this.statement(HEAD_VERSION);
-    const upsert = this.statement(UPSERT);
-    const remove = this.statement('DELETE FROM keyv WHERE key = ?');
-    return this.db
-      .transaction(() => {
-        const current = version.get(commit.headKey) as { v: number | null } | undefined;
-        if ((current?.v ?? 0) !== commit.expectedVersion) return false;
-        for (const { key, value } of commit.writes) upsert.run(key, value);
-        for (const key of commit.deletes) remove.run(key);
-        upsert.run(commit.headKey, commit.head);
-        return true;
-      })
-      .immediate();
+    this.commitTransaction ??= this.db.transaction((change: CommitChange) => {
+      const current = this.statement(HEAD_VERSION).get(change.headKey) as { v: number | null } | undefined;
+      if ((current?.v ?? 0) !== change.expectedVersion) return false;
+      const upsert = this.statement(UPSERT);
+      for (const { key, value } of change.writes) upsert.run(key, value);
+      for (const key of change.deletes) this.statement(DELETE).run(key);
+      upsert.run(change.headKey, change.head);
+      return true;
+    });
+    return this.commitTransaction.immediate(commit);
   }
 
   async delete(key: string): Promise<boolean> {
@@ -161,5 +162,6 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
 }
 
 const UPSERT = 'INSERT INTO keyv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+const DELETE = 'DELETE FROM keyv WHERE key = ?';
 // The version leads the head's JSON; json_extract reads it in SQLite, without the head crossing into JavaScript.
 const HEAD_VERSION = "SELECT json_extract(value, '$.value.v') AS v FROM keyv WHERE key = ?";
