@@ -29,6 +29,8 @@ const WARM_UP_SECONDS = 3;
 // short ones short over the rounds.
 const SHORT = { sessions: 200 * ROUNDS, turns: 40 };
 const LONG = { sessions: 32, turns: 1_000 };
+const MEMORY_ON = `mnemo, memory on, memory store, ${SHORT.turns}-turn sessions`;
+const RECALL_OFF = `mnemo, memory on but recall off, memory store, ${SHORT.turns}-turn sessions`;
 const children: ChildProcess[] = [];
 
 const cpuMs = processCpuMs;
@@ -106,6 +108,8 @@ async function load(
   seconds = SECONDS,
   sidePid?: number,
   drained?: () => Promise<void>,
+  /** Requests per second to hold the load at (autocannon's overallRate); unset: as fast as it answers. */
+  rate?: number,
 ): Promise<Load> {
   let next = 0;
   const cpuBefore = cpuMs(server.pid);
@@ -114,6 +118,7 @@ async function load(
     url: `${server.url}/v1/chat/completions`,
     method: 'POST',
     connections,
+    ...(rate !== undefined && { overallRate: Math.round(rate) }),
     duration: seconds,
     headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', ...server.headers },
     requests: [
@@ -272,7 +277,7 @@ async function main() {
       const plainSessions = await fill(plain.url, 's-plain', SHORT.sessions, SHORT.turns);
       await backgroundDrained(plain.url);
       targets.push({
-        name: `mnemo, memory on but recall off, ${label}, ${SHORT.turns}-turn sessions`,
+        name: RECALL_OFF,
         server: plain,
         sessions: plainSessions,
       });
@@ -316,12 +321,31 @@ async function main() {
           throw new Error(`${name} c=${concurrency}: ${result.errors} requests failed; a row with errors measures nothing`);
         const key = `${name}@${concurrency}`;
         samples.set(key, [...(samples.get(key) ?? []), { name, concurrency, load: result, alone }]);
+        if (name === RECALL_OFF && concurrency === 16) {
+          // CPU per request changes with throughput (how many requests share each pass of the
+          // event loop and each syscall batch, how hard the processes contend for two cores), so
+          // rows at different rates do not subtract: recall's share is read with recall off held
+          // at the rate the memory-on row reached this round.
+          const memoryOn = samples.get(`${MEMORY_ON}@16`)!.at(-1)!.load;
+          const held = await load(
+            server,
+            16,
+            sessions,
+            SECONDS,
+            undefined,
+            sessions && (() => backgroundDrained(server.url)),
+            memoryOn.rps,
+          );
+          samples.set(`${name}@held`, [...(samples.get(`${name}@held`) ?? []), { name, concurrency, load: held }]);
+        }
         console.log(
           `round ${round} ${name} c=${concurrency}: ${result.rps.toFixed(0)} req/s, CPU ${ms(result.cpu)} ms/request${alone === undefined ? '' : `, alone p50 ${ms(alone)} ms`}`,
         );
       }
     }
   }
+  const held = medianRow(samples.get(`${RECALL_OFF}@held`)!);
+  samples.delete(`${RECALL_OFF}@held`);
   for (const rounds of samples.values()) rows.push(medianRow(rounds));
   await stop(portkey);
   await stop(bare);
@@ -418,9 +442,8 @@ async function main() {
     `- streaming time to first byte ≤ 0.5 ms over the bare proxy at c=1: ${verdict(mnemoStream.ttfb - bareStream.ttfb <= 0.5)} (${ms(mnemoStream.ttfb - bareStream.ttfb, 2)} ms)`,
   );
   log('');
-  const plain16 = row(`mnemo, memory on but recall off, memory store`, 16).load;
   log(
-    `Where a memory turn spends its CPU: bench/PROFILE.md (\`npm run bench:profile\`). Recall (the background index runs and the search on each turn) is ${ms(memory16.cpu - plain16.cpu)} ms of the memory store's ${ms(memory16.cpu)} ms at c=16; the rest of a memory turn (load, window, summary, facts, commit, HTTP) is ${ms(plain16.cpu)} ms, ${times(plain16.cpu / bare16.cpu)} the bare proxy.`,
+    `Where a memory turn spends its CPU: bench/PROFILE.md (\`npm run bench:profile\`). CPU per request changes with throughput, so recall's share is read at one rate: with recall off and the load held at the memory-on row's rate (${held.load.rps.toFixed(0)} req/s), a turn costs ${ms(held.load.cpu)} ms, so recall (the background index runs and the search on each turn) is ${ms(memory16.cpu - held.load.cpu)} ms of the memory store's ${ms(memory16.cpu)} ms at c=16; the rest of a memory turn (load, window, summary, facts, commit, HTTP) is ${ms(held.load.cpu)} ms at that rate, ${times(held.load.cpu / bare16.cpu)} the bare proxy's CPU at its own rate.`,
   );
   log('');
 
