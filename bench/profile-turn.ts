@@ -5,7 +5,7 @@
  * or speedscope).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
@@ -31,14 +31,19 @@ async function serve(args: string[], script: string): Promise<{ child: ChildProc
 }
 
 const provider = await serve([], 'bench/fast-provider.ts');
-const before = new Set(readdirSync(dir));
+// BENCH_MEMORY='{"recall":{"enabled":false}}' profiles with other memory settings.
+const MEMORY = process.env.BENCH_MEMORY;
 const child = spawn(
   process.execPath,
-  ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'bench/mnemo-server.ts', `${provider.url}/v1`, STORE],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
+  ['--import', 'tsx', 'bench/mnemo-server.ts', `${provider.url}/v1`, STORE, ...(MEMORY ? [MEMORY] : [])],
+  { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
 );
+/** Asks the server to start or stop its profiler (bench/mnemo-server.ts) and waits for it. */
+const profiler = (message: { profile: 'start' | 'stop'; file?: string }) =>
+  new Promise<void>((resolve) => {
+    child.once('message', () => resolve());
+    child.send(message);
+  });
 const port = await new Promise<number>((resolve) =>
   child.stdout!.once('data', (data: Buffer) => resolve(JSON.parse(data.toString()).port)),
 );
@@ -58,6 +63,7 @@ for (const id of sessions) {
 }
 await backgroundDrained(url);
 let next = 0;
+await profiler({ profile: 'start' });
 const cpuBefore = processCpuMs(child.pid!);
 const result = await autocannon({
   url: `${url}/v1/chat/completions`,
@@ -81,21 +87,19 @@ const result = await autocannon({
 // 25-turn one; npm run bench, which drains, read 1.77×: long sessions fold every few dozen turns.)
 await backgroundDrained(url);
 const cpuPerRequest = (processCpuMs(child.pid!) - cpuBefore) / Math.max(1, result.requests.total);
+const file = join(dir, `turn-${Date.now()}.cpuprofile`);
+await profiler({ profile: 'stop', file });
 console.log(`${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo CPU ${cpuPerRequest.toFixed(3)} ms/request`);
 const exited = new Promise((resolve) => child.once('exit', resolve));
 child.kill('SIGTERM');
 await exited;
 provider.child.kill('SIGTERM');
 
-// Self time per function, from this run's main-thread profile (tsx's loader thread writes a small one too).
-const file = readdirSync(dir)
-  .filter((name) => name.endsWith('.cpuprofile') && !before.has(name))
-  .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]!;
 interface Frame {
   functionName: string;
   url: string;
 }
-const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+const profile = JSON.parse(readFileSync(file, 'utf8')) as {
   nodes: Array<{ id: number; callFrame: Frame; children?: number[] }>;
   samples: number[];
 };
@@ -117,6 +121,7 @@ const where = (frame: Frame) => {
 const selfByFile = new Map<string, number>();
 const inclusiveByFile = new Map<string, number>();
 const selfByFunction = new Map<string, number>();
+const inclusiveByFunction = new Map<string, number>();
 for (const sample of profile.samples) {
   const frame = byId.get(sample)!.callFrame;
   const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
@@ -124,7 +129,13 @@ for (const sample of profile.samples) {
   bump(selfByFunction, `${frame.functionName || '(anonymous)'} (${where(frame)})`);
   const seen = new Set<string>();
   for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
-    const file = where(byId.get(id)!.callFrame);
+    const caller = byId.get(id)!.callFrame;
+    const file = where(caller);
+    const name = `${caller.functionName || '(anonymous)'} (${file})`;
+    if (file.startsWith('src/') && !seen.has(name)) {
+      seen.add(name);
+      bump(inclusiveByFunction, name);
+    }
     if (seen.has(file)) continue;
     seen.add(file);
     bump(inclusiveByFile, file);
@@ -139,7 +150,7 @@ const top = (map: Map<string, number>, count: number) =>
 const lines = [
   '# npm run bench:profile — where a memory-on turn spends its CPU',
   '',
-  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo's own CPU ${cpuPerRequest.toFixed(3)} ms per request under that load, the background work it set off included (read once that has drained). The profile covers the whole process (start and the fill phase included). Generated ${new Date().toISOString()}.`,
+  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo's own CPU ${cpuPerRequest.toFixed(3)} ms per request under that load, the background work it set off included (read once that has drained). The profile covers that load and the drain of its background work, not the start or the fill.${MEMORY ? ` Memory settings: \`${MEMORY}\`.` : ''} Generated ${new Date().toISOString()}.`,
   '',
   '## Self time by file',
   '',
@@ -158,6 +169,12 @@ const lines = [
   '| function | share of samples |',
   '| --- | ---: |',
   ...top(selfByFunction, 30),
+  '',
+  "## mnemo's own functions, inclusive (a function counted once per sample)",
+  '',
+  '| function | share of samples |',
+  '| --- | ---: |',
+  ...top(inclusiveByFunction, 40),
   '',
 ];
 writeFileSync(join(import.meta.dirname, 'PROFILE.md'), lines.join('\n'));
