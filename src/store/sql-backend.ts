@@ -7,10 +7,10 @@ import { NAMESPACE, StoreConfigError, envelope, keyvOver } from './keyv.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 
 /**
- * SQLite (the embedded default) and PostgreSQL (a durable cold tier). Both keep
- * Keyv's one table of (key, value); the steps that must be atomic across
- * processes are single SQL statements that test the head's version in the row
- * they change (on SQLite, a turn's commit is one IMMEDIATE transaction that does).
+ * SQLite (the embedded default) and PostgreSQL (a durable cold tier, or a main store). Both keep
+ * Keyv's one table of (key, value); the steps that must be atomic across processes are single
+ * SQL statements that test the head's version in the row they change (on SQLite, a turn's commit
+ * is one IMMEDIATE transaction that does).
  */
 export function sqliteStore(url: string, shared: SharedStoreOptions = {}): ChunkedKeyvStore {
   const adapter = sqliteAdapter(url);
@@ -44,6 +44,19 @@ export function postgresStore(url: string, shared: SharedStoreOptions = {}): Chu
     networked: true,
     ...shared,
     scan: (prefix) => scanTable(query, `SELECT key FROM public.keyv WHERE key LIKE $1 ESCAPE '\\'`, prefix),
+    // Read-then-write under the in-process lock lost turns to a second process on the same
+    // database: a turn's commit is one statement that tests the head's version instead.
+    atomicCommit: async (commit) => {
+      const rows = await query(POSTGRES_COMMIT, [
+        full(commit.headKey),
+        envelope(commit.head),
+        commit.expectedVersion,
+        commit.writes.map(({ key }) => full(key)),
+        commit.writes.map(({ value }) => envelope(value)),
+        commit.deletes.map(full),
+      ]);
+      return rows[0]?.applied === true;
+    },
     atomicRestore: (restore) => restoreRow(query, POSTGRES, restore),
     atomicEvict: (evict) => evictRows(query, POSTGRES, evict),
   });
@@ -129,6 +142,26 @@ const POSTGRES: Dialect = {
     evict: (headKey, version, touched, keys) => [headKey, version, touched, keys],
   },
 };
+
+/**
+ * A turn's commit on PostgreSQL: the head goes in only if the stored one is at the expected version
+ * (or, at 0, there is none), and the chunks and deletes only if the head did. One statement is one
+ * transaction; a concurrent commit of the same head waits on its row and re-tests the version
+ * against the row that committed (ON CONFLICT DO UPDATE), so of two commits at a version one lands.
+ */
+const POSTGRES_COMMIT = `WITH head AS (
+    INSERT INTO public.keyv (key, value) VALUES ($1, $2)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+    WHERE ((public.keyv.value::jsonb) -> 'value' ->> 'v')::bigint = $3
+    RETURNING key
+  ), written AS (
+    INSERT INTO public.keyv (key, value) SELECT * FROM UNNEST($4::text[], $5::text[]) WHERE EXISTS (SELECT 1 FROM head)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+    RETURNING key
+  ), deleted AS (
+    DELETE FROM public.keyv WHERE key = ANY($6::text[]) AND EXISTS (SELECT 1 FROM head) RETURNING key
+  )
+  SELECT EXISTS (SELECT 1 FROM head) AS applied, (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM deleted) AS deleted`;
 
 const full = (key: string) => `${NAMESPACE}:${key}`;
 

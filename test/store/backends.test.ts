@@ -76,12 +76,12 @@ movableContract('redis cluster', async () => {
 });
 
 /** Two handles on one backend, as two mnemo instances have: each keeps its own chunk cache. */
-describe.each(['sqlite', 'redis'] as const)('two handles on one %s store', (kind) => {
-  let server: RedisProcess | undefined;
+describe.each(['sqlite', 'redis', 'postgres'] as const)('two handles on one %s store', (kind) => {
+  let server: RedisProcess | PostgresProcess | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-handles-'));
   const open = async () => {
     if (kind === 'sqlite') return createStore({ url: `sqlite://${join(dir, 'shared.db')}`, timeoutMs: 5_000 });
-    server ??= await startRedis();
+    server ??= await (kind === 'redis' ? startRedis() : startPostgres());
     return createStore({ url: server.url, timeoutMs: 5_000 });
   };
   const texts = (messages: Array<StoredMessage | undefined>) => messages.map((stored) => stored?.message.content);
@@ -89,8 +89,8 @@ describe.each(['sqlite', 'redis'] as const)('two handles on one %s store', (kind
 
   it("never serves one handle's cached chunks after the other deleted, recreated or forked the session", async () => {
     const [a, b] = [await open(), await open()];
-    // Redis calls cross a network (deadline armed); SQLite's run in process.
-    expect(a.networked).toBe(kind === 'redis');
+    // Redis and PostgreSQL calls cross a network (deadline armed); SQLite's run in process.
+    expect(a.networked).toBe(kind !== 'sqlite');
     try {
       await a.commit('t:shared', 0, { keep: 0, append: append('first', 80) });
       expect(texts(await a.readMessages('t:shared', (await a.getMeta('t:shared'))!, 0, 80))[70]).toBe('first70');

@@ -7,15 +7,16 @@ import { FakeProvider } from '../support/fake-provider.js';
 import { startHarness, user, type Harness } from '../support/harness.js';
 import { freePort, startRedis, type RedisProcess } from '../support/redis-server.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
+import { startPostgres, type PostgresProcess } from '../support/postgres-server.js';
 
-describe.each(['redis', 'redis cluster'] as const)('three mnemo processes on one %s', (kind) => {
-  let redis: RedisProcess | RedisCluster;
+describe.each(['redis', 'redis cluster', 'postgres'] as const)('three mnemo processes on one %s', (kind) => {
+  let backend: RedisProcess | RedisCluster | PostgresProcess;
   let provider: FakeProvider;
   let processes: MnemoProcess[];
   let admin: Harness;
   const dir = mkdtempSync(join(tmpdir(), 'mnemo-race-'));
   beforeAll(async () => {
-    redis = kind === 'redis' ? await startRedis() : await startRedisCluster();
+    backend = kind === 'redis' ? await startRedis() : kind === 'postgres' ? await startPostgres() : await startRedisCluster();
     provider = await new FakeProvider().start();
     const config = join(dir, 'mnemo.yaml');
     writeFileSync(
@@ -24,17 +25,17 @@ describe.each(['redis', 'redis cluster'] as const)('three mnemo processes on one
         'server: { host: 127.0.0.1 }',
         'log: { level: warn, pretty: false }',
         `upstream: { url: ${provider.url} }`,
-        `store: { url: "${redis.url}", timeout_ms: 5000 }`,
+        `store: { url: "${backend.url}", timeout_ms: 5000 }`,
       ].join('\n'),
     );
     processes = await Promise.all([1, 2, 3].map(async () => spawnMnemo(config, await freePort())));
-    admin = await startHarness({ store: { url: redis.url, timeout_ms: 5_000 } }, provider);
+    admin = await startHarness({ store: { url: backend.url, timeout_ms: 5_000 } }, provider);
   }, 60_000);
   afterAll(async () => {
     await Promise.all(processes.map((process) => process.stop()));
     await admin.close();
     await provider.stop();
-    await redis.stop();
+    await backend.stop();
     rmSync(dir, { recursive: true, force: true });
   });
   const chat = (url: string, session: string, content: string, key: string) =>
