@@ -99,15 +99,26 @@ export async function startMnemo(options: MnemoOptions): Promise<RunningMnemo> {
     },
     onIndex: (event) => recordIndex(metrics, holder.current(), event),
   });
-  const sweeper = new IdleSweeper({ store, logger, now, onExpired: () => metrics.sessionsExpired.inc({ trigger: 'sweep' }) }, () => ({
-    retentionMs: holder.current().session.retention_ms,
-    intervalMs: config.session.sweep_interval_ms,
-  }));
-  if (config.session.retention_ms > 0) sweeper.start();
+  const sweeper = new IdleSweeper(
+    {
+      store,
+      logger,
+      now,
+      onExpired: () => metrics.sessionsExpired.inc({ trigger: 'sweep' }),
+      onTombstonesSwept: (count) => metrics.tombstonesSwept.inc(count),
+    },
+    () => ({
+      retentionMs: holder.current().session.retention_ms,
+      tombstoneTtlMs: holder.current().session.tombstone_ttl_ms,
+      intervalMs: config.session.sweep_interval_ms,
+    }),
+  );
+  // Always: erasing through the admin API leaves tombstones too, retention or not.
+  sweeper.start();
   const box = config.store.outbox === null ? undefined : new Outbox(config.store.outbox);
   const outbox = box && {
     box,
-    replayer: new OutboxReplayer({ outbox: box, store, tokenizer, logger, metrics, config: holder.current }),
+    replayer: new OutboxReplayer({ outbox: box, store, tokenizer, logger, metrics, config: holder.current, now }),
   };
   if (outbox) {
     metrics.watchOutbox(box!, now);

@@ -281,7 +281,7 @@ export const PRICES: Record<string, z.infer<typeof price>> = {
   'text-embedding-3-large': { input: 0.13, output: 0 },
 };
 
-export const configSchema = z.strictObject({
+const configFields = z.strictObject({
   server: z
     .strictObject({
       /** Interface to bind. Env: MNEMO_HOST. */
@@ -403,8 +403,15 @@ export const configSchema = z.strictObject({
          * name idle_ttl_ms is still accepted.
          */
         retention_ms: z.number().int().min(0).default(0),
-        /** How often idle sessions are swept (ms); they are also expired when next touched. */
+        /** How often idle sessions and old tombstones are swept (ms); sessions are also expired when next touched. */
         sweep_interval_ms: z.number().int().positive().default(600_000),
+        /**
+         * How long an erased session's tombstone is kept (ms). Until then a turn that began before
+         * the erase (in flight, retrying, or waiting in an instance's outbox) cannot create the
+         * session again; a turn older than this cannot create a session at all (an outbox replay
+         * that waited longer is dropped), since an erase would no longer show. Default: 7 days.
+         */
+        tombstone_ttl_ms: z.number().int().min(60_000).default(604_800_000),
         /** How long an Idempotency-Key's answer is replayed to retries (ms). */
         idempotency_ttl_ms: z.number().int().positive().default(86_400_000),
       }),
@@ -461,6 +468,14 @@ export const configSchema = z.strictObject({
       models: z.record(z.string(), price).default(PRICES),
     })
     .prefault({}),
+});
+
+// A turn lives at most about as long as its upstream call: a tombstone gone sooner could let a slow
+// turn that began before an erase create the session again, or refuse a slow new session's first
+// turn (erase.ts).
+export const configSchema = configFields.refine((config) => config.session.tombstone_ttl_ms > 2 * config.upstream.timeout_ms, {
+  message: 'session.tombstone_ttl_ms must exceed twice upstream.timeout_ms',
+  path: ['session', 'tombstone_ttl_ms'],
 });
 
 export type Config = z.infer<typeof configSchema>;

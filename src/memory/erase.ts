@@ -6,9 +6,11 @@ interface Tombstone {
   at: number;
 }
 
+const TOMBSTONE_PREFIX = 'erased:';
+
 /** Named by a hash: the tombstone says when, never which session (its id is gone with it). */
 function tombstoneKey(sessionKey: string): string {
-  return `erased:${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`;
+  return `${TOMBSTONE_PREFIX}${createHash('sha256').update(sessionKey).digest('base64url').slice(0, 24)}`;
 }
 
 /**
@@ -22,8 +24,29 @@ export async function eraseSession(store: SessionStore, sessionKey: string, at: 
   return store.delete(sessionKey);
 }
 
-/** Whether the session was erased at or after `since` (a turn that started then must not create it). */
-export async function erasedSince(store: SessionStore, sessionKey: string, since: number): Promise<boolean> {
+/**
+ * Whether a turn that started at `since` may not create the session: it was erased at or after
+ * then, or the turn is older than `horizon` (the tombstones' lifetime), so an erase since would no
+ * longer show. Erasure wins over a turn too old to tell.
+ */
+export async function erasedSince(store: SessionStore, sessionKey: string, since: number, horizon: number): Promise<boolean> {
+  if (since < horizon) return true;
   const tombstone = await store.getRecord<Tombstone>(tombstoneKey(sessionKey));
   return tombstone !== undefined && tombstone.at >= since;
+}
+
+/**
+ * Deletes tombstones of erases before `horizon`: no turn that old may create a session any more
+ * (erasedSince), so they have nothing left to stop, and without the sweep every erase and every
+ * expiry would leave a record behind for good. Resolves with how many went.
+ */
+export async function sweepTombstones(store: SessionStore, horizon: number): Promise<number> {
+  let swept = 0;
+  for await (const key of store.listRecords(TOMBSTONE_PREFIX)) {
+    // Read just before its delete: a session erased anew since the listing keeps its new tombstone
+    // (only an erase landing between this read and the delete, one round trip, would lose it).
+    const tombstone = await store.getRecord<Tombstone>(key);
+    if (tombstone && tombstone.at < horizon && (await store.deleteRecord(key))) swept++;
+  }
+  return swept;
 }

@@ -1,19 +1,25 @@
-import { eraseSession } from './erase.js';
+import { eraseSession, sweepTombstones } from './erase.js';
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../periodic-task.js';
 import type { SessionStore } from '../store/types.js';
 
 /**
- * Erases sessions idle longer than the retention period, on a timer. Sessions
- * are also expired lazily when next touched, so the sweep only bounds how long
- * an abandoned session's data lingers. With a cold tier, it sweeps both tiers.
+ * On a timer: erases sessions idle longer than the retention period, then deletes tombstones older
+ * than their lifetime (erase.ts). Sessions are also expired lazily when next touched, so the sweep
+ * only bounds how long an abandoned session's data lingers. With a cold tier, it sweeps both tiers.
  */
 export class IdleSweeper {
   private readonly task: PeriodicTask;
 
   constructor(
-    private readonly deps: { store: SessionStore; logger: Logger; now: () => number; onExpired: () => void },
-    private readonly settings: () => { retentionMs: number; intervalMs: number },
+    private readonly deps: {
+      store: SessionStore;
+      logger: Logger;
+      now: () => number;
+      onExpired: () => void;
+      onTombstonesSwept?: (count: number) => void;
+    },
+    private readonly settings: () => { retentionMs: number; tombstoneTtlMs: number; intervalMs: number },
   ) {
     this.task = new PeriodicTask(
       () => this.pass(),
@@ -25,7 +31,7 @@ export class IdleSweeper {
     this.task.start(this.settings().intervalMs);
   }
 
-  /** One pass over every session; resolves with how many were erased. */
+  /** One pass; resolves with how many idle sessions were erased. */
   sweep(): Promise<number> {
     return this.task.run();
   }
@@ -35,9 +41,14 @@ export class IdleSweeper {
   }
 
   private async pass(): Promise<number> {
-    const { retentionMs } = this.settings();
-    if (retentionMs === 0) return 0;
-    const cutoff = this.deps.now() - retentionMs;
+    const { retentionMs, tombstoneTtlMs } = this.settings();
+    const erased = retentionMs > 0 ? await this.expire(this.deps.now() - retentionMs) : 0;
+    const swept = await sweepTombstones(this.deps.store, this.deps.now() - tombstoneTtlMs);
+    if (swept > 0) this.deps.onTombstonesSwept?.(swept);
+    return erased;
+  }
+
+  private async expire(cutoff: number): Promise<number> {
     const idle: Array<{ sessionKey: string; lastActive: number }> = [];
     for await (const { sessionKey, meta } of this.deps.store.listSessions('')) {
       if (meta.updatedAt < cutoff) idle.push({ sessionKey, lastActive: meta.updatedAt });

@@ -16,6 +16,7 @@ export interface ReplayDeps {
   logger: Logger;
   metrics: Metrics;
   config: () => Config;
+  now: () => number;
 }
 
 const BATCH = 64;
@@ -76,7 +77,7 @@ export class OutboxReplayer {
     const { turn } = entry;
     const config = this.deps.config();
     // The turn's messages keep the time it happened, not the time it was replayed.
-    const deps = { store: this.deps.store, tokenizer: this.deps.tokenizer, now: () => turn.at };
+    const deps = { store: this.deps.store, tokenizer: this.deps.tokenizer, now: () => turn.at, clock: this.deps.now };
     let outcome: 'landed' | 'erased' = 'landed';
     try {
       const state = await loadTurn(deps, turn.sessionKey, turn.request, config);

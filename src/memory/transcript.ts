@@ -71,6 +71,8 @@ export interface TurnDeps {
   store: SessionStore;
   tokenizer: Tokenizer;
   now: () => number;
+  /** The time now, where `now` is a replayed turn's own time (the outbox keeps it for the turn's messages). */
+  clock?: () => number;
   /** Told when an idle session is found expired and erased. */
   onExpired?: () => void;
 }
@@ -198,7 +200,8 @@ export async function commitTurn(
     // Erasure wins: a turn belongs to the session it loaded. Gone, or erased and started anew
     // (another createdAt), it is not written: nothing from before a delete can bring it back.
     if (bornOf !== null && (!state.meta || state.meta.createdAt !== bornOf)) throw new SessionErasedError(sessionKey);
-    if (!state.meta && request.startedAt !== undefined && (await erasedSince(deps.store, sessionKey, request.startedAt))) {
+    const horizon = (deps.clock ?? deps.now)() - config.session.tombstone_ttl_ms;
+    if (!state.meta && request.startedAt !== undefined && (await erasedSince(deps.store, sessionKey, request.startedAt, horizon))) {
       throw new SessionErasedError(sessionKey);
     }
     if (

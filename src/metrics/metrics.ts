@@ -119,6 +119,11 @@ export class Metrics {
   readonly sessionsExpired = this.counter('mnemo_sessions_expired_total', 'Sessions erased after idling past session.retention_ms.', [
     'trigger',
   ]);
+  readonly tombstonesSwept = this.counter(
+    'mnemo_tombstones_swept_total',
+    'Tombstones of erased sessions deleted after session.tombstone_ttl_ms.',
+    [],
+  );
   readonly memoryDegraded = this.counter('mnemo_memory_degraded_total', 'Turns answered without memory because the store failed.', [
     'reason',
   ]);

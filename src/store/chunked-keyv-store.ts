@@ -304,6 +304,11 @@ export class ChunkedKeyvStore implements MovableStore {
     return (await this.keyv.get<T>(recordKey(key))) ?? undefined;
   }
 
+  async *listRecords(prefix: string): AsyncIterable<string> {
+    const stored = recordKey(prefix).slice(0, -1);
+    for await (const key of this.scan(stored)) yield key.slice(RECORD_OPEN.length, -1);
+  }
+
   async setRecord(key: string, value: unknown): Promise<void> {
     await this.keyv.set(recordKey(key), value);
   }
@@ -477,8 +482,10 @@ function sessionPrefix(sessionKey: string): string {
   return `s:{${sessionKey}}:`;
 }
 
+const RECORD_OPEN = 'r:{';
+
 function recordKey(key: string): string {
-  return `r:{${key}}`;
+  return `${RECORD_OPEN}${key}}`;
 }
 
 function auxKey(sessionKey: string, name: string): string {

@@ -32,6 +32,7 @@ export class InstrumentedStore implements SessionStore {
   writeAux: SessionStore['writeAux'] = (key, entries) => this.observe('write_aux', () => this.inner.writeAux(key, entries));
   deleteAux: SessionStore['deleteAux'] = (key, names) => this.observe('delete_aux', () => this.inner.deleteAux(key, names));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
+  listRecords: SessionStore['listRecords'] = (prefix) => this.inner.listRecords(prefix);
   getRecord: SessionStore['getRecord'] = (key) => this.observe('get_record', () => this.inner.getRecord(key));
   setRecord: SessionStore['setRecord'] = (key, value) => this.observe('set_record', () => this.inner.setRecord(key, value));
   deleteRecord: SessionStore['deleteRecord'] = (key) => this.observe('delete_record', () => this.inner.deleteRecord(key));

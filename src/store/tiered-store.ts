@@ -69,6 +69,7 @@ export class TieredStore implements SessionStore {
   writeAux: SessionStore['writeAux'] = (sessionKey, entries) => this.hot.writeAux(sessionKey, entries);
   deleteAux: SessionStore['deleteAux'] = (sessionKey, names) => this.hot.deleteAux(sessionKey, names);
   getRecord: SessionStore['getRecord'] = (key) => this.hot.getRecord(key);
+  listRecords: SessionStore['listRecords'] = (prefix) => this.hot.listRecords(prefix);
   setRecord: SessionStore['setRecord'] = (key, value) => this.hot.setRecord(key, value);
   deleteRecord: SessionStore['deleteRecord'] = (key) => this.hot.deleteRecord(key);
 

@@ -30,6 +30,7 @@ export class TimedStore implements SessionStore {
   writeAux: SessionStore['writeAux'] = (key, entries) => this.timed(() => this.inner.writeAux(key, entries));
   deleteAux: SessionStore['deleteAux'] = (key, names) => this.timed(() => this.inner.deleteAux(key, names));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
+  listRecords: SessionStore['listRecords'] = (prefix) => this.inner.listRecords(prefix);
   getRecord: SessionStore['getRecord'] = (key) => this.timed(() => this.inner.getRecord(key));
   setRecord: SessionStore['setRecord'] = (key, value) => this.timed(() => this.inner.setRecord(key, value));
   deleteRecord: SessionStore['deleteRecord'] = (key) => this.timed(() => this.inner.deleteRecord(key));

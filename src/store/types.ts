@@ -62,6 +62,8 @@ export interface SessionStore {
   listSessions(prefix: string): AsyncIterable<{ sessionKey: string; meta: SessionMeta }>;
   /** Records that are not a session's (user profiles): plain get/set/delete by key. */
   getRecord<T>(key: string): Promise<T | undefined>;
+  /** The keys of records starting with `prefix` (a sweep's), order unspecified. */
+  listRecords(prefix: string): AsyncIterable<string>;
   setRecord(key: string, value: unknown): Promise<void>;
   deleteRecord(key: string): Promise<boolean>;
   /** Resolves when the backend answers; used by /readyz and at start. */

@@ -244,6 +244,37 @@ describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
       await idle.close();
     }
   });
+
+  it('forgets the tombstones of erased sessions after session.tombstone_ttl_ms, retention or not', async () => {
+    let clock = Date.UTC(2026, 11, 7);
+    const erasing = await startHarness({ store: storeFor(backend), session: { tombstone_ttl_ms: 3_600_000 } }, undefined, {
+      now: () => clock,
+    });
+    const tombstones = async () => {
+      const keys: string[] = [];
+      for await (const key of erasing.mnemo.store.listRecords('erased:')) keys.push(key);
+      return keys.length;
+    };
+    const createAndErase = async (id: string) => {
+      await erasing.chat(id, { messages: [user(`hello from ${id}`)] });
+      expect((await erasing.admin(`/mnemo/sessions/${id}`, { method: 'DELETE' })).status).toBe(200);
+    };
+    try {
+      await createAndErase('gone-1');
+      await createAndErase('gone-2');
+      clock += 30 * 60_000;
+      await createAndErase('gone-3');
+      await erasing.mnemo.sweeper.sweep();
+      expect(await tombstones()).toBe(3);
+      clock += 31 * 60_000;
+      await erasing.mnemo.sweeper.sweep();
+      // The first two erases are over an hour old; the third still guards its session.
+      expect(await tombstones()).toBe(1);
+      expect(await (await fetch(`${erasing.mnemo.url}/metrics`)).text()).toContain('mnemo_tombstones_swept_total 2');
+    } finally {
+      await erasing.close();
+    }
+  });
 });
 
 describe('privacy: redaction before storage', () => {

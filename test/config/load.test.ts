@@ -44,6 +44,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ path: 'config/mnemo.yaml', env: { MNEMO_PORT: '99999' } })).toThrow(/server\.port/);
   });
 
+  it('keeps tombstones longer than a turn can last (twice the upstream timeout)', () => {
+    const tombstones = (ttl: number) => file(`tomb-${ttl}.yaml`, `upstream:\n  timeout_ms: 600000\nsession:\n  tombstone_ttl_ms: ${ttl}\n`);
+    expect(() => loadConfig({ path: tombstones(1_200_000), env: {} })).toThrow(/session\.tombstone_ttl_ms: .*twice upstream\.timeout_ms/);
+    expect(loadConfig({ path: tombstones(1_200_001), env: {} }).session.tombstone_ttl_ms).toBe(1_200_001);
+  });
+
   it('reads sizes once, as bytes: a body limit must be positive, the chunk cache may be 0 (off)', () => {
     const shipped = loadConfig({ path: 'config/mnemo.yaml', env: {} });
     expect(shipped.server.body_limit).toBe(10 * 1024 * 1024);

@@ -202,4 +202,34 @@ describe('erasure wins', () => {
       await harness.close();
     }
   });
+
+  it('an outbox replay older than the tombstones last cannot create a session: an erase would no longer show', async () => {
+    let clock = Date.UTC(2026, 11, 7);
+    const store = new FaultyStore(await createStore({ url: `sqlite://${join(dir, 'old.db')}`, timeoutMs: 1_000, now: () => clock }));
+    const harness = await startHarness(
+      { store: { outbox: join(dir, 'old-outbox.db') }, session: { tombstone_ttl_ms: 3_600_000 } },
+      undefined,
+      { store, now: () => clock },
+    );
+    try {
+      store.failCommits = true;
+      expect((await harness.chat('e-5', { messages: [user('first words of a new session')] })).headers.get('x-mnemo-memory')).toBe(
+        'queued',
+      );
+      store.failCommits = false;
+      // Replayed within the hour, a new session's first turn lands; replayed later, it is dropped.
+      await harness.mnemo.outbox!.replayer.drain();
+      expect(harness.mnemo.outbox!.box.depth().depth).toBe(0);
+      expect((await harness.admin('/mnemo/sessions/e-5')).status).toBe(200);
+      store.failCommits = true;
+      expect((await harness.chat('e-6', { messages: [user('a third new session')] })).headers.get('x-mnemo-memory')).toBe('queued');
+      store.failCommits = false;
+      clock += 3_600_001;
+      await harness.mnemo.outbox!.replayer.drain();
+      expect(harness.mnemo.outbox!.box.depth().depth).toBe(0);
+      expect((await harness.admin('/mnemo/sessions/e-6')).status).toBe(404);
+    } finally {
+      await harness.close();
+    }
+  });
 });

@@ -198,6 +198,21 @@ export function storeContract(name: string, makeStore: () => Promise<SessionStor
       expect(await store.getRecord(id)).toBeUndefined();
     });
 
+    it("lists plain records by their key's prefix, and no session's keys", async () => {
+      const prefix = `sweep-${Math.random().toString(36).slice(2)}:`;
+      await store.setRecord(`${prefix}one`, { at: 1 });
+      await store.setRecord(`${prefix}two_%`, { at: 2 });
+      await store.setRecord(`other-${prefix}three`, { at: 3 });
+      await store.commit(`${prefix}session`, 0, { keep: 0, append: [message('hello')] });
+      const listed: string[] = [];
+      for await (const key of store.listRecords(prefix)) listed.push(key);
+      expect(listed.sort()).toEqual([`${prefix}one`, `${prefix}two_%`]);
+      // A prefix with LIKE's and glob's wildcards in it matches them literally.
+      const literal: string[] = [];
+      for await (const key of store.listRecords(`${prefix}two_`)) literal.push(key);
+      expect(literal).toEqual([`${prefix}two_%`]);
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

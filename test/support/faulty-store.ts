@@ -32,6 +32,7 @@ export class FaultyStore implements SessionStore {
   writeAux: SessionStore['writeAux'] = (key, entries) => this.call(() => this.inner.writeAux(key, entries));
   deleteAux: SessionStore['deleteAux'] = (key, names) => this.call(() => this.inner.deleteAux(key, names));
   listSessions: SessionStore['listSessions'] = (prefix) => this.inner.listSessions(prefix);
+  listRecords: SessionStore['listRecords'] = (prefix) => this.inner.listRecords(prefix);
   getRecord: SessionStore['getRecord'] = (key) => this.call(() => this.inner.getRecord(key));
   setRecord: SessionStore['setRecord'] = (key, value) => this.call(() => this.inner.setRecord(key, value));
   deleteRecord: SessionStore['deleteRecord'] = (key) => this.call(() => this.inner.deleteRecord(key));
