@@ -355,8 +355,8 @@ const configFields = z.strictObject({
        */
       chunk_cache: byteSizeOrZero.prefault(DEFAULT_CHUNK_CACHE_BYTES),
       /**
-       * Recall index blocks kept in memory (per instance) once read, so a search reads only the
-       * index's stats record. Blocks are written once under names never reused, so entries never
+       * Recall index blocks (and embedding segments) kept in memory (per instance) once read, so a
+       * search reads only the index's stats record. Both are written once under their names, so entries never
        * go stale. Too small a cache makes a JSON store (SQLite, Redis) read and unpack a session's
        * whole index on its searches. 0 turns it off.
        */

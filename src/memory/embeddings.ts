@@ -52,9 +52,11 @@ export function normalize(vector: Float32Array): Float32Array {
   return vector.map((value) => value / norm);
 }
 
-export function dot(a: Float32Array, b: Float32Array): number {
+/** `a` · the vector of `a`'s length at `offset` in `rows` (a segment's vectors, end to end). */
+export function dotAt(a: Float32Array, rows: Float32Array, offset: number): number {
+  const length = Math.min(a.length, rows.length - offset);
   let total = 0;
-  for (let index = 0; index < Math.min(a.length, b.length); index++) total += a[index]! * b[index]!;
+  for (let index = 0; index < length; index++) total += a[index]! * rows[offset + index]!;
   return total;
 }
 
@@ -72,8 +74,19 @@ export function packSegment(indices: number[], vectors: Float32Array[]): Embeddi
   return { indices, dimensions, vectors: Buffer.from(packed.buffer).toString('base64') };
 }
 
-export function unpackSegment(segment: EmbeddingSegment): Array<{ index: number; vector: Float32Array }> {
+/** A segment decoded: its passages' ids and their vectors end to end, `dimensions` apiece. */
+export interface UnpackedSegment {
+  indices: readonly number[];
+  dimensions: number;
+  vectors: Float32Array;
+  /** Its size in memory, for the index cache. */
+  bytes: number;
+}
+
+export function unpackSegment(segment: EmbeddingSegment): UnpackedSegment {
   const bytes = Buffer.from(segment.vectors, 'base64');
-  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  return segment.indices.map((index, row) => ({ index, vector: all.subarray(row * segment.dimensions, (row + 1) * segment.dimensions) }));
+  // Copied out of the decode buffer (Node's pool may share it), so a cached segment holds only itself.
+  const vectors = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(vectors.buffer).set(bytes);
+  return { indices: segment.indices, dimensions: segment.dimensions, vectors, bytes: vectors.byteLength + segment.indices.length * 8 };
 }

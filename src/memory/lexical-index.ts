@@ -15,7 +15,7 @@ import type { SessionMemory } from './state.js';
  * The index used to keep one record per term, read and rewritten by every run that met the term:
  * some 25 records a message, each paid in every layer of the store (bench: two thirds of a memory
  * turn's CPU went to recall). A block is written once, under a name never used again, so a block
- * read is kept in process (see BlockCache) and no run reads or rewrites what an earlier one wrote.
+ * read is kept in process (see IndexCache) and no run reads or rewrites what an earlier one wrote.
  */
 
 /**
@@ -146,18 +146,19 @@ function dictionaryOf(block: Block): Map<string, number> {
 const POSTING_BYTES = 3 * 8;
 
 /**
- * Blocks as read, least recently used out first once their estimated size passes the bound. Keyed
- * by session and name: a name is never written twice, so an entry cannot go stale, whatever other
- * instances write. With the in-process store an entry is the stored record itself; with the
- * others it saves a read and a parse. A block that falls out is read again at the next search.
+ * Index records as read and decoded (blocks, and embedding segments: see recall.ts), least
+ * recently used out first once their estimated size passes the bound. Keyed by session and name:
+ * a name is never written with other content, so an entry cannot go stale, whatever other
+ * instances write. With the in-process store a block entry is the stored record itself; with the
+ * others it saves a read and a parse. A record that falls out is read again at the next search.
  */
-class BlockCache {
-  private readonly entries = new Map<string, Block>();
+class IndexCache {
+  private readonly entries = new Map<string, { readonly bytes: number }>();
   private size = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  get(key: string): Block | undefined {
+  get(key: string): { readonly bytes: number } | undefined {
     const block = this.entries.get(key);
     if (block) {
       this.entries.delete(key);
@@ -173,7 +174,7 @@ class BlockCache {
     this.size -= block.bytes;
   }
 
-  set(key: string, block: Block): void {
+  set(key: string, block: { readonly bytes: number }): void {
     if (this.entries.has(key) || block.bytes > this.maxBytes) return;
     this.entries.set(key, block);
     this.size += block.bytes;
@@ -187,11 +188,11 @@ class BlockCache {
 
 /** store.index_cache's default (the schema's), also what a process that never configures it gets. */
 export const DEFAULT_BLOCK_CACHE_BYTES = 256 * 1024 * 1024;
-let blockCache = new BlockCache(DEFAULT_BLOCK_CACHE_BYTES);
+let indexCache = new IndexCache(DEFAULT_BLOCK_CACHE_BYTES);
 
-/** Sizes this process's block cache (store.index_cache), emptying it. */
+/** Sizes this process's index cache (store.index_cache), emptying it. */
 export function configureBlockCache(maxBytes: number): void {
-  blockCache = new BlockCache(maxBytes);
+  indexCache = new IndexCache(maxBytes);
 }
 
 function cacheKey(sessionKey: string, name: string): string {
@@ -200,20 +201,32 @@ function cacheKey(sessionKey: string, name: string): string {
 
 /** The blocks named: from the cache, else read in one call. */
 async function loadBlocks(store: SessionStore, sessionKey: string, names: string[]): Promise<Block[]> {
+  // Missing only if deleted under a search that read an old list (see RETIRE_AFTER_MS): it reads as empty.
+  return (await loadIndexRecords(store, sessionKey, names, readBlock)).map((block) => block ?? EMPTY_BLOCK);
+}
+
+/**
+ * Side records of the index (written once under each name), decoded by `decode`: from the process's
+ * index cache, else read in one call and kept there. A record that is gone comes back undefined.
+ */
+export async function loadIndexRecords<Stored, Decoded extends { readonly bytes: number }>(
+  store: SessionStore,
+  sessionKey: string,
+  names: string[],
+  decode: (value: Stored) => Decoded,
+): Promise<Array<Decoded | undefined>> {
   const keys = names.map((name) => cacheKey(sessionKey, name));
-  const blocks = keys.map((key) => blockCache.get(key));
-  const missing = names.filter((_, position) => !blocks[position]);
-  const read = missing.length > 0 ? await store.readAux<Block | PackedBlock>(sessionKey, missing) : [];
+  const cached = keys.map((key) => indexCache.get(key) as Decoded | undefined);
+  const missing = names.filter((_, position) => !cached[position]);
+  const read = missing.length > 0 ? await store.readAux<Stored>(sessionKey, missing) : [];
   const records = new Map(missing.map((name, position) => [name, read[position]]));
   return names.map((name, position) => {
-    const cached = blocks[position];
-    if (cached) return cached;
+    if (cached[position]) return cached[position];
     const value = records.get(name);
-    // Missing only if deleted under a search that read an old list (see RETIRE_AFTER_MS): it reads as empty.
-    if (!value) return EMPTY_BLOCK;
-    const block = readBlock(value);
-    blockCache.set(keys[position]!, block);
-    return block;
+    if (value === undefined) return undefined;
+    const decoded = decode(value);
+    indexCache.set(keys[position]!, decoded);
+    return decoded;
   });
 }
 
@@ -560,13 +573,13 @@ export async function addToIndex(
       if (built.delete(name)) continue;
       retired.push({ name, at: now });
       // Only a search that read an older list still wants it: it reads it from the store.
-      blockCache.delete(cacheKey(sessionKey, name));
+      indexCache.delete(cacheKey(sessionKey, name));
     }
     const name = blockName(generation);
     built.set(name, merged);
     blocks = [...blocks.slice(0, -count), { name, docs: merging.reduce((total, { docs }) => total + docs, 0) }];
   }
-  for (const [name, block] of built) blockCache.set(cacheKey(sessionKey, name), block);
+  for (const [name, block] of built) indexCache.set(cacheKey(sessionKey, name), block);
   const expired = retired.filter(({ at }) => at <= now - RETIRE_AFTER_MS);
   const kept = retired.filter(({ at }) => at > now - RETIRE_AFTER_MS);
   return {

@@ -19,6 +19,7 @@ import { asksSomething, withoutRepeats } from '../../src/memory/recall.js';
 import { createStore } from '../../src/store/factory.js';
 import type { SessionStore } from '../../src/store/types.js';
 import { startHarness, system, user, type Harness } from '../support/harness.js';
+import { FaultyStore } from '../support/faulty-store.js';
 
 /** A user message as the index sees it: its transcript index and the stored message. */
 const message = (index: number, content: string) => ({
@@ -647,6 +648,39 @@ describe('hybrid recall', () => {
       expect(recallBlock()).toContain('top drawer of the oak desk');
     });
   });
+
+  it("decodes a session's vector segments once: later turns score them from the index cache, not the store", async () => {
+    const store = new FaultyStore(await createStore({ url: 'memory://', timeoutMs: 2_000 }));
+    const readAux = store.readAux;
+    const segmentReads: string[] = [];
+    store.readAux = (key, names) => {
+      segmentReads.push(...names.filter((name) => /^e\d+:/.test(name)));
+      return readAux(key, names);
+    };
+    harness = await startHarness(
+      {
+        memory: {
+          summary: { trigger_tokens: 300 },
+          window: { min_tokens: 150, step_tokens: 150, cache_prefix_tokens: 0 },
+          recall: { method: 'hybrid', neighbours: 0, embeddings: { batch_messages: 2 } },
+        },
+      },
+      undefined,
+      { store },
+    );
+    try {
+      await archive('segments', ['The spare key is hidden under the blue flowerpot by the kitchen door.'], 'Noted.');
+      await harness.chat('segments', { messages: [user('Where is the spare key hidden?')] });
+      expect(recallBlock()).toContain('blue flowerpot');
+      expect(segmentReads.length).toBeGreaterThan(0);
+      segmentReads.length = 0;
+      await harness.chat('segments', { messages: [user('The spare key, under which flowerpot was it?')] });
+      expect(recallBlock()).toContain('blue flowerpot');
+      expect(segmentReads).toEqual([]);
+    } finally {
+      await harness.close();
+    }
+  }, 60_000);
 
   it('considers min_hits passages of the fused ranking when few share the words of the new message', async () => {
     harness = await startHarness({
