@@ -245,7 +245,9 @@ export class FoldScheduler {
       if (!(await this.land(sessionKey, meta, generation, { ...added, stats: next }))) return;
       this.deps.onIndex?.({ outcome: 'indexed', indexedMessages: unindexed.length, embeddingTokens });
       if (embeddingError) throw embeddingError;
-      if (next.indexedUpTo >= meta.count) this.noteIndexed(sessionKey, meta);
+      // Caught up with the head it read. Turns committed since scheduled this job again if they
+      // need indexing (maybeSchedule): another round here only read the head and stats once more.
+      if (next.indexedUpTo >= meta.count && !embeddingsDue(next, meta.count, config)) return this.noteIndexed(sessionKey, meta);
     }
   }
 
