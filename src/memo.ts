@@ -1,15 +1,16 @@
+import { LRUCache } from 'lru-cache';
+
 /**
- * A bounded memo of a pure string function (first in, first out). Per-session values (a log
+ * A bounded memo of a pure string function (least recently used out). Per-session values (a log
  * id, a prompt cache key) are hashed from the same session key turn after turn; a hash costs
  * more than the lookup. Never for secrets: the keys stay in memory.
  */
 export function memoized(fn: (key: string) => string, limit = 10_000): (key: string) => string {
-  const values = new Map<string, string>();
+  const values = new LRUCache<string, string>({ max: limit });
   return (key) => {
     let value = values.get(key);
     if (value === undefined) {
       value = fn(key);
-      if (values.size >= limit) values.delete(values.keys().next().value!);
       values.set(key, value);
     }
     return value;

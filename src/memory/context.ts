@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { contentText, type ChatMessage, type StoredMessage, type ToolCall } from './messages.js';
 import { terms } from './lexical-index.js';
 
@@ -80,13 +81,12 @@ export function toolResultFacts(fresh: StoredMessage[], earlier: ChatMessage[], 
 
 // A fact's terms never change (its hash covers its text), so they are computed once per process.
 const TERMS_LIMIT = 50_000;
-const termsByHash = new Map<string, Set<string>>();
+const termsByHash = new LRUCache<string, Set<string>>({ max: TERMS_LIMIT });
 
 function factTerms(fact: ContextFact): Set<string> {
   let cached = termsByHash.get(fact.hash);
   if (!cached) {
     cached = new Set(terms(fact.text));
-    if (termsByHash.size >= TERMS_LIMIT) termsByHash.delete(termsByHash.keys().next().value!);
     termsByHash.set(fact.hash, cached);
   }
   return cached;

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
@@ -90,8 +91,11 @@ export class FoldScheduler {
   private readonly running = new Map<string, Promise<void>>();
   /** Sessions that committed while their job ran: what to run next, with the latest credentials. */
   private readonly again = new Map<string, Job>();
-  /** Transcript tokens each session had when this process last brought its index up to date. */
-  private readonly indexedTokens = new Map<string, number>();
+  /**
+   * Transcript tokens each session had when this process last brought its index up to date.
+   * Bounded: forgetting a session only means its next job reads the stats record once more.
+   */
+  private readonly indexedTokens = new LRUCache<string, number>({ max: 10_000 });
   private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
   private readonly controller = new AbortController();
 
@@ -252,9 +256,6 @@ export class FoldScheduler {
   }
 
   private noteIndexed(sessionKey: string, meta: SessionMeta): void {
-    // Bounded: forgetting a session only means its next job reads the stats record once more.
-    if (this.indexedTokens.size >= 10_000 && !this.indexedTokens.has(sessionKey))
-      this.indexedTokens.delete(this.indexedTokens.keys().next().value!);
     this.indexedTokens.set(sessionKey, meta.memory.tokens);
   }
 

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
@@ -116,14 +117,14 @@ function alike(a: Set<string>, b: Set<string>): boolean {
 
 // A long session recalls the same passages turn after turn: their term sets are kept (LRU).
 const TERM_SETS_LIMIT = 4_096;
-const termSets = new Map<string, Set<string>>();
+const termSets = new LRUCache<string, Set<string>>({ max: TERM_SETS_LIMIT });
 
 function termSet(text: string): Set<string> {
   let set = termSets.get(text);
-  if (set) termSets.delete(text);
-  else set = new Set(terms(text));
-  termSets.set(text, set);
-  if (termSets.size > TERM_SETS_LIMIT) termSets.delete(termSets.keys().next().value!);
+  if (!set) {
+    set = new Set(terms(text));
+    termSets.set(text, set);
+  }
   return set;
 }
 

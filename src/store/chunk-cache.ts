@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { StoredMessage } from '../memory/messages.js';
 
 /**
@@ -11,50 +12,32 @@ import type { StoredMessage } from '../memory/messages.js';
  * once the estimated size passes `maxBytes`.
  */
 export class ChunkCache {
-  private readonly entries = new Map<string, { messages: readonly StoredMessage[]; size: number }>();
-  private size = 0;
+  // lru-cache, not a Map kept in use order by re-inserting: V8 finds a Map's oldest entry by
+  // skipping the holes re-inserts leave, a scan of the table per eviction.
+  private readonly entries: LRUCache<string, readonly StoredMessage[]>;
   /** Lookups so far, for mnemo_chunk_cache_lookups_total. */
   hits = 0;
   misses = 0;
 
-  constructor(private readonly maxBytes: number) {}
-
-  get(epoch: string, chunkKey: string): readonly StoredMessage[] | undefined {
-    const key = `${epoch}|${chunkKey}`;
-    const entry = this.entries.get(key);
-    if (!entry) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
-    // Map order is insertion order: re-inserting marks the entry most recently used.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry.messages;
+  constructor(maxBytes: number) {
+    this.entries = new LRUCache({ maxSize: Math.max(1, maxBytes), sizeCalculation: (messages) => Math.max(1, estimateSize(messages)) });
   }
 
-  /** Frozen on the way in: the same objects serve every later request, so a mutation must fail loudly. */
+  get(epoch: string, chunkKey: string): readonly StoredMessage[] | undefined {
+    const messages = this.entries.get(`${epoch}|${chunkKey}`);
+    if (messages) this.hits++;
+    else this.misses++;
+    return messages;
+  }
+
+  /** Frozen on the way in: the same objects serve every later request, so a mutation must fail loudly. A chunk larger than the whole cache is not kept. */
   set(epoch: string, chunkKey: string, messages: StoredMessage[]): void {
-    const size = estimateSize(messages);
-    if (size > this.maxBytes) return;
-    const key = `${epoch}|${chunkKey}`;
-    const previous = this.entries.get(key);
-    if (previous) {
-      this.entries.delete(key);
-      this.size -= previous.size;
-    }
-    this.entries.set(key, { messages: deepFreeze(messages), size });
-    this.size += size;
-    for (const [oldest, entry] of this.entries) {
-      if (this.size <= this.maxBytes) break;
-      this.entries.delete(oldest);
-      this.size -= entry.size;
-    }
+    this.entries.set(`${epoch}|${chunkKey}`, deepFreeze(messages));
   }
 
   /** Estimated bytes held (message text and fields, plus a fixed allowance per message). */
   get bytes(): number {
-    return this.size;
+    return this.entries.calculatedSize;
   }
 }
 
@@ -68,7 +51,7 @@ export function newEpoch(): string {
 
 const PER_MESSAGE = 160;
 
-function estimateSize(messages: StoredMessage[]): number {
+function estimateSize(messages: readonly StoredMessage[]): number {
   let size = 0;
   for (const { message } of messages) {
     const { content } = message;

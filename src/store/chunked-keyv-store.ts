@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { newEpoch, type ChunkCache } from './chunk-cache.js';
@@ -134,7 +135,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
   private readonly decodedHeads = new WeakMap<PersistedHead, HeadRecord>();
   /** Aux names registered per session, as far as this process has written or read them. */
-  private readonly knownAux = new Map<string, { names: Set<string> }>();
+  private readonly knownAux = new LRUCache<string, { names: Set<string> }>({ max: KNOWN_AUX_SESSIONS });
 
   constructor(
     private readonly keyv: KeyValueBackend,
@@ -331,7 +332,8 @@ export class ChunkedKeyvStore implements MovableStore {
     await this.lock.run(`${sessionKey}#aux`, async () => {
       let known = this.knownAux.get(sessionKey);
       if (!known) known = { names: new Set((await this.auxNames(sessionKey)).names) };
-      this.knownAux.delete(sessionKey); // re-inserted last: the map is kept in least-recently-used order
+      // Forgotten until the write lands: a failed one must not leave its names taken as registered.
+      this.knownAux.delete(sessionKey);
       const added = [...new Set(entries.map(({ name }) => name))].filter((name) => !known.names.has(name));
       const register: Array<{ key: string; value: unknown }> = [];
       if (added.length > 0) {
@@ -351,7 +353,6 @@ export class ChunkedKeyvStore implements MovableStore {
       await this.keyv.setMany([...register, ...entries.map(({ name, value }) => ({ key: auxKey(sessionKey, name), value }))]);
       for (const name of added) known.names.add(name);
       this.knownAux.set(sessionKey, known);
-      if (this.knownAux.size > KNOWN_AUX_SESSIONS) this.knownAux.delete(this.knownAux.keys().next().value!);
     });
   }
 
