@@ -217,9 +217,6 @@ export class ChunkedKeyvStore implements MovableStore {
       }
       // Only now that the commit point has passed: a chunk written by a failed commit may be overwritten.
       writes.forEach((write, position) => this.chunkCache?.set(next.e!, write.key, sealedChunks[position]!));
-      // The in-process backend keeps (and froze) the very object written: the next turn reads it
-      // back, and finds it decoded already instead of decoding the whole tail again.
-      if (Object.isFrozen(persisted)) this.decodedHeads.set(persisted, deepFreeze(next));
       const meta = toMeta(next);
       this.heads.set(meta, next);
       return { ok: true, meta } as const;
