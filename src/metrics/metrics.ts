@@ -34,9 +34,14 @@ export interface TurnRecord {
 /** Distinct model names kept as label values; the rest are `other`. */
 const MAX_MODEL_LABELS = 100;
 
+/** The active-sessions map is swept when it reaches this size, and then whenever it doubles. */
+const ACTIVE_SWEEP_MIN = 4_096;
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly activeSessions = new Map<string, number>();
+  private activeSweepAt = ACTIVE_SWEEP_MIN;
+  private readonly activeWindowMs: number;
 
   readonly baselineTokens = this.counter('mnemo_prompt_tokens_baseline_total', 'Prompt tokens a full-history prompt would have cost.', [
     'model',
@@ -179,17 +184,15 @@ export class Metrics {
 
   constructor(options: { activeWindowMs?: number; now?: () => number; knownModel?: (model: string) => boolean } = {}) {
     this.knownModel = options.knownModel ?? (() => true);
-    const windowMs = options.activeWindowMs ?? 15 * 60_000;
+    const windowMs = (this.activeWindowMs = options.activeWindowMs ?? 15 * 60_000);
     const now = options.now ?? Date.now;
-    const sessions = this.activeSessions;
+    const sweep = (at: number) => this.sweepActive(at);
     new Gauge({
       name: 'mnemo_active_sessions',
       help: `Sessions with a request in the last ${windowMs / 60_000} minutes (this instance).`,
       registers: [this.registry],
       collect() {
-        const cutoff = now() - windowMs;
-        for (const [key, seen] of sessions) if (seen < cutoff) sessions.delete(key);
-        this.set(sessions.size);
+        this.set(sweep(now()));
       },
     });
     collectDefaultMetrics({ register: this.registry });
@@ -249,6 +252,22 @@ export class Metrics {
   /** Marks a session active (keyed by a hash, never the raw id). */
   seen(sessionHash: string, at: number): void {
     this.activeSessions.set(sessionHash, at);
+    // Swept on a scrape, and here too: never scraped (metrics off, no Prometheus yet), the map kept
+    // every session this instance had ever seen. Swept when it doubles, so the cost per call stays flat.
+    if (this.activeSessions.size >= this.activeSweepAt) this.sweepActive(at);
+  }
+
+  /** Sessions the active-sessions gauge holds now, active or not yet swept. */
+  get trackedSessions(): number {
+    return this.activeSessions.size;
+  }
+
+  /** Forgets sessions idle past the window; resolves with how many are active. */
+  private sweepActive(now: number): number {
+    const cutoff = now - this.activeWindowMs;
+    for (const [key, seen] of this.activeSessions) if (seen < cutoff) this.activeSessions.delete(key);
+    this.activeSweepAt = Math.max(ACTIVE_SWEEP_MIN, 2 * this.activeSessions.size);
+    return this.activeSessions.size;
   }
 
   /**

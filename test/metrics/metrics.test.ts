@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completion, json } from '../support/fake-provider.js';
+import { Metrics } from '../../src/metrics/metrics.js';
 import { startHarness, user, type Harness } from '../support/harness.js';
 
 const run = promisify(execFile);
@@ -125,5 +126,18 @@ describe('GET /metrics with a token', () => {
     const ok = await fetch(`${harness.mnemo.url}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789' } });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
+  });
+});
+
+describe('the active-sessions gauge', () => {
+  it('forgets sessions idle past its window even when /metrics is never scraped', async () => {
+    let clock = 0;
+    const metrics = new Metrics({ activeWindowMs: 60_000, now: () => clock });
+    for (let index = 0; index < 10_000; index++) metrics.seen(`earlier-${index}`, clock);
+    clock += 120_000;
+    for (let index = 0; index < 10_000; index++) metrics.seen(`now-${index}`, clock);
+    // Without a scrape in between, the ten thousand idle ones went as the map grew.
+    expect(metrics.trackedSessions).toBe(10_000);
+    expect(sample(await metrics.render(), 'mnemo_active_sessions')).toBe(10_000);
   });
 });
