@@ -1,12 +1,12 @@
-import { LRUCache } from 'lru-cache';
+import { GenerationalCache } from './generational-cache.js';
 
 /**
- * A bounded memo of a pure string function (least recently used out). Per-session values (a log
+ * A bounded memo of a pure string function (see GenerationalCache). Per-session values (a log
  * id, a prompt cache key) are hashed from the same session key turn after turn; a hash costs
  * more than the lookup. Never for secrets: the keys stay in memory.
  */
 export function memoized(fn: (key: string) => string, limit = 10_000): (key: string) => string {
-  const values = new LRUCache<string, string>({ max: limit });
+  const values = new GenerationalCache<string, string>(limit);
   return (key) => {
     let value = values.get(key);
     if (value === undefined) {

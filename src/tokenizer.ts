@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import { GenerationalCache } from './generational-cache.js';
 import { audioTokens, fileTokens, imageTokens } from './media-tokens.js';
 import { contentText, type ChatMessage } from './memory/messages.js';
 
@@ -54,7 +54,7 @@ const SEGMENT = 512;
  * Counts by word. A cut before a single space between two words is a boundary of the
  * pre-tokenizer, so a text's count is the sum of its words' counts (" delivery", " order?"), and
  * words repeat: natural language draws on a vocabulary of tens of thousands of them. Each word's
- * count is remembered (WORD_LIMIT words, first in, first out), so counting a new message is a scan and a few
+ * count is remembered (up to WORD_LIMIT words, see GenerationalCache), so counting a new message is a scan and a few
  * map lookups, and the BPE runs only for words this process has not seen (a word longer than
  * WORD_MAX, such as a run without spaces, is counted in segments, as below). Exact, like the rest.
  */
@@ -62,11 +62,7 @@ const WORD_LIMIT = 100_000;
 const WORD_MAX = 48;
 
 class WordCounts {
-  // lru-cache, not a Map emptied from its front: V8 finds a Map's first entry by skipping the
-  // holes earlier deletes left, so once full every new word cost a scan of the table (~48 µs at
-  // 100,000 words, ~10 µs at 20,000). Read with peek (first in, first out, as before): a
-  // recency update on each of a message's words cost more than the evictions it saves.
-  private readonly words = new LRUCache<string, number>({ max: WORD_LIMIT });
+  private readonly words = new GenerationalCache<string, number>(WORD_LIMIT);
 
   constructor(private readonly encoding: Tiktoken) {}
 
@@ -83,7 +79,7 @@ class WordCounts {
 
   private word(word: string): number {
     if (word.length > WORD_MAX) return countPieces(this.encoding, word);
-    let tokens = this.words.peek(word);
+    let tokens = this.words.get(word);
     if (tokens === undefined) {
       tokens = this.encoding.encode_ordinary(word).length;
       this.words.set(word, tokens);
@@ -122,7 +118,7 @@ function isLowSurrogate(code: number): boolean {
 }
 
 export class TiktokenTokenizer implements Tokenizer {
-  private readonly counts = new LRUCache<string, number>({ max: CACHE_LIMIT });
+  private readonly counts = new GenerationalCache<string, number>(CACHE_LIMIT);
   private readonly byWord = new Map<TiktokenEncoding, WordCounts>();
 
   /** Loads the encoding `model` uses now, so the first request does not pay for it. */
@@ -134,7 +130,7 @@ export class TiktokenTokenizer implements Tokenizer {
     if (text.length === 0) return 0;
     const encoding = encodingForModel(model);
     const key = text.length <= CACHE_MAX_TEXT ? `${encoding}\u0000${text}` : undefined;
-    const cached = key === undefined ? undefined : this.counts.peek(key);
+    const cached = key === undefined ? undefined : this.counts.get(key);
     if (cached !== undefined) return cached;
     let words = this.byWord.get(encoding);
     if (!words) this.byWord.set(encoding, (words = new WordCounts(loadEncoding(encoding))));

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { GenerationalCache } from '../generational-cache.js';
 import { contentText, type ChatMessage, type StoredMessage, type ToolCall } from './messages.js';
 import { terms } from './lexical-index.js';
 
@@ -81,7 +81,7 @@ export function toolResultFacts(fresh: StoredMessage[], earlier: ChatMessage[], 
 
 // A fact's terms never change (its hash covers its text), so they are computed once per process.
 const TERMS_LIMIT = 50_000;
-const termsByHash = new LRUCache<string, Set<string>>({ max: TERMS_LIMIT });
+const termsByHash = new GenerationalCache<string, Set<string>>(TERMS_LIMIT);
 
 function factTerms(fact: ContextFact): Set<string> {
   let cached = termsByHash.get(fact.hash);

@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { GenerationalCache } from '../generational-cache.js';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import type { Tokenizer } from '../tokenizer.js';
@@ -95,7 +95,7 @@ export class FoldScheduler {
    * Transcript tokens each session had when this process last brought its index up to date.
    * Bounded: forgetting a session only means its next job reads the stats record once more.
    */
-  private readonly indexedTokens = new LRUCache<string, number>({ max: 10_000 });
+  private readonly indexedTokens = new GenerationalCache<string, number>(10_000);
   private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
   private readonly controller = new AbortController();
 

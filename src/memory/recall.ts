@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { GenerationalCache } from '../generational-cache.js';
 import type { MemoryConfig } from '../config/schema.js';
 import type { SessionMeta, SessionStore } from '../store/types.js';
 import { dotAt, unpackSegment, type Embedder } from './embeddings.js';
@@ -115,9 +115,9 @@ function alike(a: Set<string>, b: Set<string>): boolean {
   return shared / (small.size + large.size - shared) >= REPEAT_SIMILARITY;
 }
 
-// A long session recalls the same passages turn after turn: their term sets are kept (LRU).
+// A long session recalls the same passages turn after turn: their term sets are kept.
 const TERM_SETS_LIMIT = 4_096;
-const termSets = new LRUCache<string, Set<string>>({ max: TERM_SETS_LIMIT });
+const termSets = new GenerationalCache<string, Set<string>>(TERM_SETS_LIMIT);
 
 function termSet(text: string): Set<string> {
   let set = termSets.get(text);

@@ -1,7 +1,7 @@
-import { LRUCache } from 'lru-cache';
 import type { StoredMessage } from '../memory/messages.js';
 import { emptyMemory, type SessionMemory } from '../memory/state.js';
 import { newEpoch, type ChunkCache } from './chunk-cache.js';
+import { GenerationalCache } from '../generational-cache.js';
 import { KeyLock } from './key-lock.js';
 import { deepFreeze } from './memory-backend.js';
 import { decodeList, encodeList, type EncodedMessage, type LegacyMessage } from './message-codec.js';
@@ -135,7 +135,7 @@ export class ChunkedKeyvStore implements MovableStore {
   private readonly heads = new WeakMap<SessionMeta, HeadRecord>();
   private readonly decodedHeads = new WeakMap<PersistedHead, HeadRecord>();
   /** Aux names registered per session, as far as this process has written or read them. */
-  private readonly knownAux = new LRUCache<string, { names: Set<string> }>({ max: KNOWN_AUX_SESSIONS });
+  private readonly knownAux = new GenerationalCache<string, { names: Set<string> }>(KNOWN_AUX_SESSIONS);
 
   constructor(
     private readonly keyv: KeyValueBackend,
