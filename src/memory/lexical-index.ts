@@ -264,10 +264,17 @@ export function statsRecordName(generation: number): string {
   return `x${generation}`;
 }
 
-/** A new block's name: random, so no two writes (two instances' runs, say) ever share one. */
+/**
+ * A new block's name: this process's random prefix and a counter, so no two writes (two instances'
+ * runs, say, or a process and its restart) ever share one. (Nine random bytes a name cost more
+ * than the rest of naming a block.)
+ */
 function blockName(generation: number): string {
-  return `b${generation}:${randomBytes(9).toString('base64url')}`;
+  return `b${generation}:${BLOCK_NAME_PREFIX}${(blocksNamed++).toString(36)}`;
 }
+
+const BLOCK_NAME_PREFIX = randomBytes(9).toString('base64url');
+let blocksNamed = 0;
 
 /** The newest postings a term keeps in a block: a term in thousands of passages says little (low idf), and its newest mentions are the ones worth recalling. */
 const MAX_POSTINGS = 256;
