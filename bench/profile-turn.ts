@@ -150,7 +150,7 @@ const top = (map: Map<string, number>, count: number) =>
 const lines = [
   '# npm run bench:profile — where a memory-on turn spends its CPU',
   '',
-  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo's own CPU ${cpuPerRequest.toFixed(3)} ms per request under that load, the background work it set off included (read once that has drained). The profile covers that load and the drain of its background work, not the start or the fill.${MEMORY ? ` Memory settings: \`${MEMORY}\`.` : ''} Generated ${new Date().toISOString()}.`,
+  `Machine: ${machine()}. mnemo with ${STORE}, ${SESSIONS} sessions of ${TURNS} turns, autocannon at 16 in flight for ${SECONDS} s: ${result.requests.average.toFixed(0)} req/s, p50 ${result.latency.p50} ms, mnemo's own CPU ${cpuPerRequest.toFixed(3)} ms per request under that load, the background work it set off and the sampling profiler's own cost included (read once that has drained; bench/RESULTS.md has it unprofiled). The profile covers that load and the drain of its background work, not the start or the fill.${MEMORY ? ` Memory settings: \`${MEMORY}\`.` : ''} Generated ${new Date().toISOString()}.`,
   '',
   '## Self time by file',
   '',
