@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { PeriodicTask } from '../periodic-task.js';
 import type { SessionStore } from '../store/types.js';
 
+/** How often tombstones are swept, per tombstone lifetime (daily at the default 7 days). */
+const TOMBSTONE_SWEEPS_A_LIFETIME = 7;
+
 /**
  * On a timer: erases sessions idle longer than the retention period, then deletes tombstones older
  * than their lifetime (erase.ts). Sessions are also expired lazily when next touched, so the sweep
@@ -10,6 +13,8 @@ import type { SessionStore } from '../store/types.js';
  */
 export class IdleSweeper {
   private readonly task: PeriodicTask;
+  /** When this process last swept tombstones (0: not yet). */
+  private tombstonesSweptAt = 0;
 
   constructor(
     private readonly deps: {
@@ -43,8 +48,14 @@ export class IdleSweeper {
   private async pass(): Promise<number> {
     const { retentionMs, tombstoneTtlMs } = this.settings();
     const erased = retentionMs > 0 ? await this.expire(this.deps.now() - retentionMs) : 0;
-    const swept = await sweepTombstones(this.deps.store, this.deps.now() - tombstoneTtlMs);
-    if (swept > 0) this.deps.onTombstonesSwept?.(swept);
+    // Listing tombstones scans the store (SCAN on Redis), on every instance: a few times a
+    // lifetime is enough, since one outliving its lifetime by a seventh only costs a few bytes.
+    const now = this.deps.now();
+    if (now - this.tombstonesSweptAt >= tombstoneTtlMs / TOMBSTONE_SWEEPS_A_LIFETIME) {
+      this.tombstonesSweptAt = now;
+      const swept = await sweepTombstones(this.deps.store, now - tombstoneTtlMs);
+      if (swept > 0) this.deps.onTombstonesSwept?.(swept);
+    }
     return erased;
   }
 

@@ -271,6 +271,15 @@ describe.each(BACKENDS)('session lifecycle (%s store)', (backend) => {
       // The first two erases are over an hour old; the third still guards its session.
       expect(await tombstones()).toBe(1);
       expect(await (await fetch(`${erasing.mnemo.url}/metrics`)).text()).toContain('mnemo_tombstones_swept_total 2');
+      // Listing tombstones scans the store: it happens a seventh of their lifetime apart, not every sweep.
+      clock += 27 * 60_000; // the third is 58 minutes old: swept at, kept
+      await erasing.mnemo.sweeper.sweep();
+      clock += 4 * 60_000; // 62 minutes old, but only 4 since the last listing
+      await erasing.mnemo.sweeper.sweep();
+      expect(await tombstones()).toBe(1);
+      clock += 5 * 60_000;
+      await erasing.mnemo.sweeper.sweep();
+      expect(await tombstones()).toBe(0);
     } finally {
       await erasing.close();
     }
