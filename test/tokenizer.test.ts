@@ -41,6 +41,18 @@ describe('tokenizer', () => {
     }
   });
 
+  it('stays exact once it has seen more words than it remembers: old ones are counted again', () => {
+    const tokenizer = new TiktokenTokenizer();
+    const encoding = get_encoding('o200k_base');
+    // Words that tokenize differently (one to several tokens), well past the table's turnover.
+    const word = (index: number) => `${['', 'zq', 'Über', 'x'][index % 4]}${index.toString(36)}${index % 7 === 0 ? '東京' : ''}`;
+    const text = (from: number) => Array.from({ length: 1_000 }, (_, offset) => word(from + offset)).join(' ');
+    for (let from = 0; from < 150_000; from += 1_000) tokenizer.count(text(from), 'gpt-4o');
+    for (const from of [0, 70_000, 149_000])
+      expect(tokenizer.count(`${text(from)} again`, 'gpt-4o')).toBe(encoding.encode_ordinary(`${text(from)} again`).length);
+    encoding.free();
+  });
+
   it('counts long runs without spaces exactly for ordinary text and linearly for the rest', () => {
     const tokenizer = new TiktokenTokenizer();
     const words = Array.from({ length: 3_000 }, (_, index) => `word${index}${index % 7 === 0 ? '.\n\n' : ' '}`).join('');
