@@ -1,5 +1,4 @@
 import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
-import { GenerationalCache } from './generational-cache.js';
 import { audioTokens, fileTokens, imageTokens } from './media-tokens.js';
 import { contentText, type ChatMessage } from './memory/messages.js';
 
@@ -23,8 +22,7 @@ export function encodingForModel(model: string): TiktokenEncoding {
   return 'o200k_base';
 }
 
-/** Texts counted again and again (system prompts, the memory block, fact lines) are cached. */
-const CACHE_LIMIT = 20_000;
+/** Texts up to this long are remembered whole (see EncodingCounts.texts); longer ones are counted by word each time. */
 const CACHE_MAX_TEXT = 16_384;
 
 // Loading an encoding's ranks takes ~350 ms (o200k_base) and the result is immutable, so every
@@ -61,12 +59,35 @@ const SEGMENT = 512;
  */
 const WORD_MAX = 48;
 
-class WordCounts {
-  private readonly words = new WordTable();
+class EncodingCounts {
+  private readonly words = new HashCounts(WORD_SLOTS);
+  /**
+   * Whole texts counted before (system prompts, the memory block, fact lines come back every
+   * turn), by the same hashes. A Map keyed by the text kept every text counted alive, so each new
+   * message was copied out of the young generation by the collector.
+   */
+  private readonly texts = new HashCounts(TEXT_SLOTS);
 
   constructor(private readonly encoding: Tiktoken) {}
 
   count(text: string): number {
+    if (text.length > CACHE_MAX_TEXT) return this.countWords(text);
+    let first = FNV_OFFSET;
+    let second = SECOND_SEED;
+    for (let at = 0; at < text.length; at++) {
+      const code = text.charCodeAt(at);
+      first = Math.imul(first ^ code, FNV_PRIME);
+      second = Math.imul(second ^ code, SECOND_PRIME) ^ (second >>> 15);
+    }
+    let tokens = this.texts.get(first, second, text.length);
+    if (tokens < 0) {
+      tokens = this.countWords(text);
+      this.texts.set(first, second, text.length, tokens);
+    }
+    return tokens;
+  }
+
+  private countWords(text: string): number {
     let tokens = 0;
     let start = 0;
     let first = FNV_OFFSET;
@@ -102,29 +123,35 @@ const FNV_PRIME = 0x01000193;
 const SECOND_SEED = 0x3c6ef372 | 0;
 const SECOND_PRIME = 0x5bd1e995;
 
-/** Slots a generation of the word table holds (a power of two); it turns over half full. */
+/** Slots a generation of the word and text tables holds (powers of two); each turns over half full. */
 const WORD_SLOTS = 1 << 17;
+const TEXT_SLOTS = 1 << 15;
 
 /**
- * Words' token counts by two 32-bit hashes of the word and its length, in flat typed arrays:
- * looking a word up allocates nothing (no slice, no string key) and touches one cache line, where
+ * Token counts by two 32-bit hashes of a word (or text) and its length, in flat typed arrays:
+ * looking one up allocates nothing (no slice, no string key) and touches one cache line, where
  * a Map of strings cost a slice, a string hash and several pointer hops a word (a message's
- * count in a server, caches cold, was 54 µs). Two words share an entry only if both hashes and
+ * count in a server, caches cold, was 54 µs). Two strings share an entry only if both hashes and
  * the length agree: about one chance in 10^19 a lookup. Two generations, as in GenerationalCache:
- * entries go into the newer; when it is half full the older is dropped whole, and a word found in
- * the older moves to the newer. Holds up to WORD_SLOTS words.
+ * entries go into the newer; when it is half full the older is dropped whole, and an entry found
+ * in the older moves to the newer. Holds up to `slots` entries.
  */
-class WordTable {
+class HashCounts {
   // [first hash, second hash, length, tokens] a slot; length 0 marks an empty slot.
-  private newer = new Int32Array(WORD_SLOTS * 4);
-  private older = new Int32Array(WORD_SLOTS * 4);
+  private newer: Int32Array;
+  private older: Int32Array;
   private used = 0;
+
+  constructor(private readonly slots: number) {
+    this.newer = new Int32Array(slots * 4);
+    this.older = new Int32Array(slots * 4);
+  }
 
   /** The word's count, or -1 when it is not here. */
   get(first: number, second: number, length: number): number {
-    const found = probe(this.newer, first, second, length);
+    const found = probe(this.newer, this.slots, first, second, length);
     if (this.newer[found + 2] === length) return this.newer[found + 3]!;
-    const old = probe(this.older, first, second, length);
+    const old = probe(this.older, this.slots, first, second, length);
     if (this.older[old + 2] !== length) return -1;
     const tokens = this.older[old + 3]!;
     this.set(first, second, length, tokens);
@@ -132,13 +159,13 @@ class WordTable {
   }
 
   set(first: number, second: number, length: number, tokens: number): void {
-    if (this.used >= WORD_SLOTS / 2) {
+    if (this.used >= this.slots / 2) {
       const dropped = this.older;
       this.older = this.newer;
       this.newer = dropped.fill(0);
       this.used = 0;
     }
-    const slot = probe(this.newer, first, second, length);
+    const slot = probe(this.newer, this.slots, first, second, length);
     if (this.newer[slot + 2] !== length) this.used++;
     this.newer[slot] = first;
     this.newer[slot + 1] = second;
@@ -148,8 +175,8 @@ class WordTable {
 }
 
 /** The slot holding the word, or the empty slot where it would go (linear probing; a table is at most half full). */
-function probe(table: Int32Array, first: number, second: number, length: number): number {
-  const mask = WORD_SLOTS - 1;
+function probe(table: Int32Array, slots: number, first: number, second: number, length: number): number {
+  const mask = slots - 1;
   for (let index = first & mask; ; index = (index + 1) & mask) {
     const slot = index * 4;
     const stored = table[slot + 2]!;
@@ -186,9 +213,12 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
+/** Model names whose encoding is remembered (names come from clients: bounded). */
+const MODELS_REMEMBERED = 256;
+
 export class TiktokenTokenizer implements Tokenizer {
-  private readonly counts = new GenerationalCache<string, number>(CACHE_LIMIT);
-  private readonly byWord = new Map<TiktokenEncoding, WordCounts>();
+  private readonly byEncoding = new Map<TiktokenEncoding, EncodingCounts>();
+  private readonly byModel = new Map<string, EncodingCounts>();
 
   /** Loads the encoding `model` uses now, so the first request does not pay for it. */
   preload(model: string): void {
@@ -196,16 +226,20 @@ export class TiktokenTokenizer implements Tokenizer {
   }
 
   count(text: string, model: string): number {
-    if (text.length === 0) return 0;
+    return text.length === 0 ? 0 : this.counterFor(model).count(text);
+  }
+
+  private counterFor(model: string): EncodingCounts {
+    let counter = this.byModel.get(model);
+    if (counter) return counter;
     const encoding = encodingForModel(model);
-    const key = text.length <= CACHE_MAX_TEXT ? `${encoding}\u0000${text}` : undefined;
-    const cached = key === undefined ? undefined : this.counts.get(key);
-    if (cached !== undefined) return cached;
-    let words = this.byWord.get(encoding);
-    if (!words) this.byWord.set(encoding, (words = new WordCounts(loadEncoding(encoding))));
-    const tokens = words.count(text);
-    if (key !== undefined) this.counts.set(key, tokens);
-    return tokens;
+    counter = this.byEncoding.get(encoding);
+    if (!counter) {
+      counter = new EncodingCounts(loadEncoding(encoding));
+      this.byEncoding.set(encoding, counter);
+    }
+    if (this.byModel.size < MODELS_REMEMBERED) this.byModel.set(model, counter);
+    return counter;
   }
 
   countMessage(message: ChatMessage, model: string): number {
