@@ -329,8 +329,6 @@ export class ChunkedKeyvStore implements MovableStore {
     await this.lock.run(`${sessionKey}#aux`, async () => {
       let known = this.knownAux.get(sessionKey);
       if (!known) known = { names: new Set((await this.auxNames(sessionKey)).names) };
-      // Forgotten until the write lands: a failed one must not leave its names taken as registered.
-      this.knownAux.delete(sessionKey);
       const added = [...new Set(entries.map(({ name }) => name))].filter((name) => !known.names.has(name));
       const register: Array<{ key: string; value: unknown }> = [];
       if (added.length > 0) {
